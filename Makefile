@@ -1,0 +1,40 @@
+# Two commands set everything up: `make run` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+WORKERS ?= 1
+# One BLAS/Numba thread per worker: on a 2-core box more threads only oversubscribe it.
+export OMP_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+export NUMBA_NUM_THREADS ?= 1
+
+.PHONY: install run test bench load lock clean
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . || $(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install  ## serve the committed models on 0.0.0.0:$(PORT)
+	$(VENV)/bin/uvicorn app.main:app --host 0.0.0.0 --port $(PORT) --workers $(WORKERS)
+
+test: install  ## the whole test suite (bounded: no full training)
+	$(PY) -m pytest -q
+
+bench: install  ## speed and quality figures, printed as one table
+	$(PY) -m bench.run_all
+
+lock:  ## re-resolve requirements*.lock from pyproject.toml (needs a package index)
+	rm -rf /tmp/dino-lock && $(PYTHON) -m venv /tmp/dino-lock
+	/tmp/dino-lock/bin/pip install --quiet . && /tmp/dino-lock/bin/pip freeze --exclude dinosaur-island > requirements-serve.lock
+	/tmp/dino-lock/bin/pip install --quiet '.[train,dev]' && /tmp/dino-lock/bin/pip freeze --exclude dinosaur-island > requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache

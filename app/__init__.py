@@ -1,0 +1,1 @@
+"""HTTP layer: FastAPI app, settings, routes. Model mathematics lives in `model_core`."""

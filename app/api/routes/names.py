@@ -1,0 +1,121 @@
+"""GET /names (new dinosaur names) and GET /names/score (how likely the model finds a name)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from app.api.deps import SEED_MAX, RegistryDep, SettingsDep, SlotsDep, choose_seed
+from app.errors import ERROR_RESPONSES, ParamError, ServiceUnavailable
+from app.registry import LoadedNames, Registry
+from model_core.names_model import HARD_MAX_LENGTH, capitalise
+from model_core.vocab import describe
+
+router = APIRouter(tags=["names"], responses=ERROR_RESPONSES)
+COUNT_MAX = 100  # documented bound; the setting max_names_per_request may lower it
+
+
+class GeneratedName(BaseModel):
+    name: str = Field(examples=["Tyrannosaurus"], description="capitalised like the notebook")
+    log_likelihood: float = Field(description="natural log of p(name + end-of-name) under the model")
+    nll_per_char: float = Field(description="-log_likelihood / (len(name) + 1), in nats")
+    known: bool = Field(description="true if the name is in the model's training list")
+
+
+class NamesResponse(BaseModel):
+    names: list[GeneratedName]
+    seed: int = Field(description="the seed used; pass it back to reproduce this response")
+    model: str
+    requested: int
+    complete: bool = Field(description="false when fewer than `requested` names met the constraints in the work budget")
+    message: str | None = None
+    attempts: int = Field(description="candidate names drawn, accepted or rejected")
+
+
+class ScoreResponse(BaseModel):
+    name: str
+    model: str
+    log_likelihood: float
+    nll_per_char: float
+    char_log_probs: list[float] = Field(description="log p of each character, then of the end-of-name")
+    known: bool
+
+
+def _names_model(reg: Registry, model: str | None) -> tuple[str, LoadedNames]:
+    model_id = model or reg.default_names
+    if model_id in reg.names:
+        return model_id, reg.names[model_id]
+    if f"names:{model_id}" in reg.errors:
+        raise ServiceUnavailable(f"names model {model_id!r} is unavailable: {reg.errors[f'names:{model_id}']}")
+    available = ", ".join(sorted(reg.names)) or "none"
+    raise ParamError("model", f"unknown model {model_id!r}; available: {available}")
+
+
+def _check_chars(loaded: LoadedNames, param: str, text: str) -> str:
+    text = text.lower()
+    chars = loaded.model.vocab.chars.replace("\n", "")
+    bad = [c for c in dict.fromkeys(text) if c not in chars]
+    if bad:
+        raise ParamError(param, f"characters outside the vocabulary: {', '.join(repr(c) for c in bad)}; allowed: {describe(chars)} (case-insensitive)")
+    return text
+
+
+ModelParam = Annotated[str | None, Query(max_length=64, description="names model id (default: the service's default model)", examples=["dinos"])]
+
+
+@router.get("/names", response_model=NamesResponse, summary="Invent new dinosaur names")
+def get_names(
+    reg: RegistryDep,
+    settings: SettingsDep,
+    slots: SlotsDep,
+    count: Annotated[int, Query(ge=1, le=COUNT_MAX, description="how many names (1-100)", examples=[10])] = 10,
+    seed: Annotated[int | None, Query(ge=0, le=SEED_MAX, description=f"random seed, 0-{SEED_MAX}; chosen and returned when absent", examples=[42])] = None,
+    min_length: Annotated[int, Query(ge=1, le=HARD_MAX_LENGTH, description="shortest name, in characters (1-50)", examples=[4])] = 1,
+    max_length: Annotated[int, Query(ge=1, le=HARD_MAX_LENGTH, description="longest name (1-50); longer names are never cut, they are not drawn", examples=[20])] = 30,
+    temperature: Annotated[float, Query(ge=0.0, le=10.0, allow_inf_nan=False, description="0 = greedy (most likely name), 1 = the model's distribution, >1 = wilder (0-10)", examples=[1.0])] = 1.0,
+    prefix: Annotated[str, Query(max_length=HARD_MAX_LENGTH, description="names start with this (letters a-z, case-insensitive, up to 50)", examples=["tyr"])] = "",
+    exclude_known: Annotated[bool, Query(description="drop names that are in the training list")] = False,
+    model: ModelParam = None,
+) -> NamesResponse:
+    model_id, loaded = _names_model(reg, model)
+    prefix = _check_chars(loaded, "prefix", prefix)
+    if min_length > max_length:
+        raise ParamError("min_length", f"min_length ({min_length}) must not exceed max_length ({max_length})")
+    if len(prefix) > max_length:
+        raise ParamError("prefix", f"prefix has {len(prefix)} characters, more than max_length ({max_length})")
+    if count > settings.max_names_per_request:
+        raise ParamError("count", f"count must be between 1 and {settings.max_names_per_request} (got {count})")
+    seed = choose_seed(seed)
+    with slots.slot():
+        result = loaded.model.sample(
+            count, np.random.default_rng(seed), temperature=temperature, prefix=prefix, min_length=min_length,
+            max_length=max_length, exclude_known=exclude_known, unique=True, max_attempts=settings.max_name_attempts,
+        )
+    names = [
+        GeneratedName(name=capitalise(s.name), log_likelihood=s.log_likelihood,
+                      nll_per_char=-s.log_likelihood / (len(s.name) + 1), known=s.name in loaded.model.known)
+        for s in result.names
+    ]
+    message = None
+    if result.exhausted:
+        message = (f"found {len(names)} of {count} distinct names meeting the constraints in {result.attempts} attempts; "
+                   "relax min_length/max_length/prefix/exclude_known or raise the temperature")
+    return NamesResponse(names=names, seed=seed, model=model_id, requested=count, complete=not result.exhausted,
+                         message=message, attempts=result.attempts)
+
+
+@router.get("/names/score", response_model=ScoreResponse, summary="Score a name under the model")
+def score_name(
+    reg: RegistryDep,
+    name: Annotated[str, Query(min_length=1, max_length=HARD_MAX_LENGTH, description="a name, letters a-z (case-insensitive), 1-50", examples=["Tyrannosaurus"])],
+    model: ModelParam = None,
+) -> ScoreResponse:
+    model_id, loaded = _names_model(reg, model)
+    text = _check_chars(loaded, "name", name)
+    logp = loaded.model.char_log_probs(text)
+    total = float(logp.sum())
+    return ScoreResponse(name=capitalise(text), model=model_id, log_likelihood=total, nll_per_char=-total / len(logp),
+                         char_log_probs=[float(v) for v in logp], known=text in loaded.model.known)

@@ -1,0 +1,113 @@
+"""GET /poem (a continuation of your line in the style of the Sonnets) and GET /poem/stream (the same, as SSE)."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Annotated, Iterator
+
+import numpy as np
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from app.api.deps import SEED_MAX, RegistryDep, SettingsDep, SlotsDep, choose_seed
+from app.errors import ERROR_RESPONSES, ParamError, ServiceUnavailable
+from app.registry import Registry
+from model_core.poem_engine import PoemEngine
+from model_core.vocab import UnknownCharactersError, describe
+
+router = APIRouter(tags=["poems"], responses=ERROR_RESPONSES)
+LENGTH_MAX = 2000  # documented bound; the setting max_poem_length may lower it
+PROMPT_MAX = 2000
+
+
+class Mode(str, Enum):
+    window = "window"
+    stateful = "stateful"
+
+
+class PoemResponse(BaseModel):
+    prompt: str = Field(description="the prompt, lower-cased as the model reads it")
+    continuation: str = Field(description="the generated characters")
+    poem: str = Field(description="prompt + continuation, as the notebook prints it")
+    seed: int
+    mode: Mode
+    temperature: float
+    model: str
+
+
+Prompt = Annotated[str, Query(max_length=PROMPT_MAX, description="the line to continue (may be empty; letters, spaces, newlines and !'(),-.:;? — case-insensitive; at most 2000 characters)", examples=["Forsooth this maketh no sense"])]
+Length = Annotated[int, Query(ge=1, le=LENGTH_MAX, description="characters to generate (1-2000)", examples=[400])]
+Temperature = Annotated[float, Query(ge=0.0, le=10.0, allow_inf_nan=False, description="0 = greedy, 1 = the model's distribution, >1 = wilder (0-10)", examples=[1.0])]
+Seed = Annotated[int | None, Query(ge=0, le=SEED_MAX, description=f"random seed, 0-{SEED_MAX}; chosen and returned when absent", examples=[1])]
+ModeParam = Annotated[Mode, Query(description="window: the notebook's 40-character window (default); stateful: carry the LSTM state (faster)")]
+
+
+def _engine(reg: Registry) -> PoemEngine:
+    if reg.poem is None:
+        raise ServiceUnavailable(f"poem model is unavailable: {reg.errors.get('poem', 'not loaded')}", retry_after=None)
+    return reg.poem
+
+
+def _prompt(engine: PoemEngine, prompt: str) -> str:
+    try:
+        return engine.normalise_prompt(prompt)
+    except UnknownCharactersError as exc:
+        shown = ", ".join(repr(c) for c in exc.unknown[:20])
+        raise ParamError("prompt", f"characters outside the vocabulary: {shown}; allowed: {describe(exc.allowed)} (case-insensitive)") from exc
+
+
+def _check_length(settings, length: int) -> None:
+    if length > settings.max_poem_length:
+        raise ParamError("length", f"length must be between 1 and {settings.max_poem_length} (got {length})")
+
+
+@router.get("/poem", response_model=PoemResponse, summary="Continue a line in the style of Shakespeare's Sonnets")
+def get_poem(reg: RegistryDep, settings: SettingsDep, slots: SlotsDep, prompt: Prompt = "", length: Length = 400,
+             temperature: Temperature = 1.0, seed: Seed = None, mode: ModeParam = Mode.window) -> PoemResponse:
+    engine = _engine(reg)
+    text = _prompt(engine, prompt)
+    _check_length(settings, length)
+    seed = choose_seed(seed)
+    with slots.slot():
+        continuation = "".join(engine.generate(text, length, np.random.default_rng(seed), temperature, mode.value))
+    return PoemResponse(prompt=text, continuation=continuation, poem=text + continuation, seed=seed, mode=mode,
+                        temperature=temperature, model=reg.poem_meta.get("id", "poem"))
+
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+@router.get("/poem/stream", summary="The same poem, streamed as Server-Sent Events",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}, "description": "`event: char` per character (data: {\"c\": ...}), then `event: done` with the seed and totals"}})
+def stream_poem(reg: RegistryDep, settings: SettingsDep, slots: SlotsDep, prompt: Prompt = "", length: Length = 400,
+                temperature: Temperature = 1.0, seed: Seed = None, mode: ModeParam = Mode.window) -> StreamingResponse:
+    engine = _engine(reg)
+    text = _prompt(engine, prompt)
+    _check_length(settings, length)
+    seed = choose_seed(seed)
+    model_id = reg.poem_meta.get("id", "poem")
+
+    lease = slots.lease()  # taken before the response starts, so a saturated server can still answer 503
+
+    def events() -> Iterator[str]:
+        # A sync generator: Starlette runs each step in a worker thread, and stops pulling (so stops generating)
+        # when the client disconnects.
+        try:
+            out = []
+            yield _sse("start", {"prompt": text, "seed": seed, "mode": mode.value, "model": model_id})
+            for ch in engine.generate(text, length, np.random.default_rng(seed), temperature, mode.value):
+                out.append(ch)
+                yield _sse("char", {"c": ch})
+            continuation = "".join(out)
+            yield _sse("done", {"seed": seed, "mode": mode.value, "model": model_id, "temperature": temperature,
+                                "characters": len(continuation), "continuation": continuation,
+                                "poem": text + continuation})
+        finally:
+            lease.release()
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

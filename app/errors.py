@@ -1,0 +1,70 @@
+"""One JSON shape for every client error: {"error": ..., "detail": [{"param": ..., "message": ...}]}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+
+class ParamDetail(BaseModel):
+    param: str  # the query parameter at fault
+    message: str  # what is wrong and what is allowed
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    detail: list[ParamDetail] = []
+
+
+class ParamError(Exception):
+    """A request parameter that passed type checks but is still invalid (e.g. characters outside the vocabulary)."""
+
+    def __init__(self, param: str, message: str, status_code: int = 422):
+        self.param, self.message, self.status_code = param, message, status_code
+
+
+class ServiceUnavailable(Exception):
+    """A model is not loaded, or the service is saturated; answered with 503 and Retry-After."""
+
+    def __init__(self, message: str, retry_after: int | None = None):
+        self.message, self.retry_after = message, retry_after
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorResponse, "description": "A parameter is out of range, of the wrong type, or has characters outside the vocabulary"},
+    503: {"model": ErrorResponse, "description": "The model is not loaded, or the service is saturated (see Retry-After)"},
+}
+
+
+def _describe_validation(err: dict[str, Any]) -> ParamDetail:
+    loc = [str(part) for part in err.get("loc", ()) if part not in ("query", "path", "body", "header")]
+    param = ".".join(loc) or "request"
+    message = err.get("msg", "invalid value")
+    ctx = err.get("ctx") or {}
+    bounds = {k: ctx[k] for k in ("ge", "gt", "le", "lt", "max_length", "min_length") if k in ctx}
+    if "input" in err and err.get("type") != "missing":
+        shown = repr(err["input"])
+        message = f"{message} (got {shown[:60]}{'…' if len(shown) > 60 else ''})"
+    if bounds and "than" not in message:
+        message += f" (bounds: {bounds})"
+    return ParamDetail(param=param, message=message)
+
+
+async def validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    details = [_describe_validation(e) for e in exc.errors()]
+    body = ErrorResponse(error="invalid request parameters", detail=details)
+    return JSONResponse(status_code=422, content=body.model_dump())
+
+
+async def param_error_handler(request: Request, exc: ParamError) -> JSONResponse:
+    body = ErrorResponse(error="invalid request parameters", detail=[ParamDetail(param=exc.param, message=exc.message)])
+    return JSONResponse(status_code=exc.status_code, content=body.model_dump())
+
+
+async def unavailable_handler(request: Request, exc: ServiceUnavailable) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return JSONResponse(status_code=503, content=ErrorResponse(error=exc.message).model_dump(), headers=headers)

@@ -1,0 +1,51 @@
+"""The FastAPI application: models are loaded once in the lifespan and shared read-only by every request.
+
+Run with `make run`, or `uvicorn app.main:app`. Swagger UI at /docs.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+
+from app import errors
+from app.api.deps import GenerationSlots
+from app.api.routes import health, names, poem
+from app.registry import load_registry
+from app.settings import Settings, get_settings
+
+DESCRIPTION = """
+Character-level language models from the *Dinosaur Island* exercise:
+
+* **/names** — new dinosaur names from a NumPy RNN trained on 1,524 real ones.
+* **/poem** — Shakespeare-like verse continuing your line, from an LSTM trained on the Sonnets.
+
+Every generation takes a `seed`; the same seed and parameters give the same response, always.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        logging.basicConfig(level=logging.INFO)
+        app.state.registry = load_registry(settings)  # once per worker, before the first request
+        yield
+
+    app = FastAPI(title="Dinosaur Island", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.slots = GenerationSlots(settings.max_concurrent_generations, settings.queue_timeout_s)
+    app.add_exception_handler(RequestValidationError, errors.validation_handler)
+    app.add_exception_handler(errors.ParamError, errors.param_error_handler)
+    app.add_exception_handler(errors.ServiceUnavailable, errors.unavailable_handler)
+    app.include_router(names.router)
+    app.include_router(poem.router)
+    app.include_router(health.router)
+    return app
+
+
+app = create_app()
