@@ -84,4 +84,5 @@ def load_poem(settings: Settings, reg: Registry) -> None:
         reg.errors["poem"] = str(exc)
         log.error("poem model unavailable: %s", exc)
         return
+    reg.poem.warm_up()  # compile the Numba kernels now (cached on disk), not during the first request
     reg.load_seconds["poem"] = time.perf_counter() - started

@@ -28,6 +28,11 @@ class PoemEngine:
     vocab: Vocab
     tx: int  # window length the model was trained on
 
+    def warm_up(self) -> None:
+        """Run both modes once so the compiled kernels are loaded before the first request."""
+        for mode in MODES:
+            "".join(self.generate("", 2, np.random.default_rng(0), 1.0, mode))
+
     def normalise_prompt(self, prompt: str) -> str:
         """Lower-case the prompt and check it; raises UnknownCharactersError naming characters outside the vocab."""
         text = prompt.lower()
