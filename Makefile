@@ -23,13 +23,16 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 install: $(VENV)/.installed
 
 run: install  ## serve the committed models on 0.0.0.0:$(PORT)
-	$(VENV)/bin/uvicorn app.main:app --host 0.0.0.0 --port $(PORT) --workers $(WORKERS)
+	$(VENV)/bin/uvicorn app.main:app --host 0.0.0.0 --port $(PORT) --workers $(WORKERS) --no-access-log --timeout-graceful-shutdown 30
 
 test: install  ## the whole test suite (bounded: no full training)
 	$(PY) -m pytest -q
 
 bench: install  ## speed and quality figures, printed as one table
 	$(PY) -m bench.run_all
+
+load: install  ## load + soak test against the real server (32 clients, 180 s)
+	$(PY) scripts/load_test.py --clients 32 --duration 180
 
 lock:  ## re-resolve requirements*.lock from pyproject.toml (needs a package index)
 	rm -rf /tmp/dino-lock && $(PYTHON) -m venv /tmp/dino-lock

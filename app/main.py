@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from app import errors
 from app.api.deps import GenerationSlots
 from app.api.routes import health, names, poem
+from app.observability import MODEL_LOAD_SECONDS, ObservabilityMiddleware
 from app.registry import load_registry
 from app.settings import Settings, get_settings
 
@@ -32,9 +33,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        logging.basicConfig(level=logging.INFO)
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
         app.state.registry = load_registry(settings)  # once per worker, before the first request
+        for model_id, seconds in app.state.registry.load_seconds.items():
+            MODEL_LOAD_SECONDS.labels(model_id).set(seconds)
         yield
+        logging.getLogger("app").info('{"event": "shutdown", "detail": "in-flight requests finished"}')
 
     app = FastAPI(title="Dinosaur Island", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
@@ -42,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, errors.validation_handler)
     app.add_exception_handler(errors.ParamError, errors.param_error_handler)
     app.add_exception_handler(errors.ServiceUnavailable, errors.unavailable_handler)
+    app.add_middleware(ObservabilityMiddleware)
     app.include_router(names.router)
     app.include_router(poem.router)
     app.include_router(health.router)

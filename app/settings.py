@@ -23,8 +23,8 @@ class Settings(BaseSettings):
     max_name_attempts: int = Field(20_000, ge=1, description="candidate names drawn per request at most")
     max_poem_length: int = Field(2000, ge=1, description="upper bound of /poem?length")
     max_prompt_length: int = Field(2000, ge=0, description="upper bound of len(/poem?prompt)")
-    max_concurrent_generations: int = Field(8, ge=1, description="requests generating at once per worker")
-    queue_timeout_s: float = Field(2.0, ge=0, description="wait for a generation slot before answering 503")
+    max_concurrent_generations: int = Field(4, ge=1, description="requests generating at once per worker")
+    queue_timeout_s: float = Field(10.0, ge=0, description="wait for a generation slot before answering 503")
 
 
 @lru_cache

@@ -172,6 +172,16 @@ class CharLSTM:
         for arr in (self.first, self.dense_w, self.dense_b, *self.kernels, *self.recurrents, *self.biases):
             arr.flags.writeable = False  # nothing a request does can modify the loaded weights
         self._bias_vecs = tuple(b[0] for b in self.biases)
+        # For batched steps of layers > 0: [h_below, h] @ [[K], [R]] in one product.
+        self.stacked = (None,) + tuple(np.ascontiguousarray(np.vstack([k, r])) for k, r in zip(self.kernels[1:], self.recurrents[1:]))
+        for arr in self.stacked[1:]:
+            arr.flags.writeable = False
+
+    def log_probs(self, h_top: np.ndarray) -> np.ndarray:
+        """log softmax(h W + b) for the top layer's hidden state, in float64 (V,)."""
+        out = np.empty(self.vocab_size)
+        _log_softmax(h_top, self.dense_w, self.dense_b, out)
+        return out
 
     def zero_state(self) -> tuple[np.ndarray, np.ndarray]:
         shape = (len(self.recurrents), self.units)
@@ -194,3 +204,72 @@ class CharLSTM:
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         """Probabilities (B, V) for windows (B, T) of indices: the batch API the Keras oracle is compared with."""
         return np.exp(np.stack([self.window_log_probs(w) for w in windows]))
+
+
+@numba.njit(**JIT)
+def _gates(Z, H, C, kind, act):
+    """Apply the LSTM cell to a batch: Z (B, 4u) pre-activations -> H, C (B, u) updated in place. act: (4u,) scratch."""
+    B, u = H.shape
+    for r in range(B):
+        z = Z[r]
+        if kind == SIGMOID:
+            for j in range(4 * u):
+                act[j] = np.float32(0.5) * _tanh(np.float32(0.5) * z[j]) + np.float32(0.5)
+        else:
+            slope = np.float32(0.2) if kind == HARD_SIGMOID_K2 else np.float32(1.0 / 6.0)
+            for j in range(4 * u):
+                v = slope * z[j] + np.float32(0.5)
+                v = v if v < np.float32(1.0) else np.float32(1.0)
+                act[j] = v if v > np.float32(0.0) else np.float32(0.0)
+        for j in range(2 * u, 3 * u):
+            act[j] = _tanh(z[j])
+        h, c = H[r], C[r]
+        for j in range(u):
+            c[j] = act[u + j] * c[j] + act[j] * act[2 * u + j]
+            h[j] = act[3 * u + j] * _tanh(c[j])
+
+
+class SlidingWindows:
+    """Exact window-mode inference over a growing text, one batched step per character.
+
+    Every position belongs to `tx` overlapping windows (the ones predicting the next tx characters). Each window is
+    a chain of LSTM states that starts from zero at its first position, exactly as Keras runs it. Instead of
+    re-running a whole window per character (tx sequential matrix-vector products that each stream all weights from
+    memory), the tx live chains advance together: one (tx x u) @ (u x 4u) matrix product per layer per character.
+    Same arithmetic as the per-window loop, but the weights are read once per character instead of tx times.
+    Chains live in a ring of tx slots: slot p % tx is reset when the chain for window p + tx starts at position p.
+    """
+
+    def __init__(self, lstm: CharLSTM, first_window: np.ndarray):
+        self.lstm = lstm
+        self.tx = len(first_window)
+        n_layers, u = len(lstm.recurrents), lstm.units
+        self.H = np.zeros((n_layers, self.tx, u), np.float32)  # (layer, chain, unit) hidden states
+        self.C = np.zeros((n_layers, self.tx, u), np.float32)  # cell states
+        self.Z = np.empty((self.tx, 4 * u), np.float32)  # pre-activations buffer
+        self.X = np.empty((self.tx, 2 * u), np.float32)  # [input h, own h] for layers > 0
+        self.act = np.empty(4 * u, np.float32)
+        self.p = 0  # positions consumed
+        for ix in first_window:
+            self.advance(int(ix))
+
+    def advance(self, ix: int) -> None:
+        """Consume the character at the next position (-1 = a zero padding row) in every live window."""
+        lstm, slot = self.lstm, self.p % self.tx
+        self.H[:, slot] = 0.0  # a new window starts here from the zero state
+        self.C[:, slot] = 0.0
+        np.matmul(self.H[0], lstm.recurrents[0], out=self.Z)  # (tx, 4u): every chain's h R at once
+        self.Z += lstm.first[ix]  # the one-hot input's x K + b, the same row for every chain
+        _gates(self.Z, self.H[0], self.C[0], lstm.kind, self.act)
+        u = lstm.units
+        for layer in range(1, len(lstm.recurrents)):
+            self.X[:, :u] = self.H[layer - 1]
+            self.X[:, u:] = self.H[layer]
+            np.matmul(self.X, lstm.stacked[layer], out=self.Z)  # [h_below, h] @ [[K], [R]]
+            self.Z += lstm.biases[layer]
+            _gates(self.Z, self.H[layer], self.C[layer], lstm.kind, self.act)
+        self.p += 1
+
+    def log_probs(self) -> np.ndarray:
+        """log p(next character | the last tx characters): the window that just completed."""
+        return self.lstm.log_probs(self.H[-1, self.p % self.tx])

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import math
+
+import numba
 import numpy as np
 
 from model_core.rnn import RNNParams
@@ -16,6 +19,7 @@ from model_core.vocab import Vocab
 
 END = 0  # index of "\n", the end-of-name character
 HARD_MAX_LENGTH = 50  # the notebook's cap on a sampled name
+MAX_BATCH = 20_000  # candidates drawn at once (bounds memory: ~20k x 51 indices)
 
 
 @dataclass(frozen=True)
@@ -40,11 +44,13 @@ class NamesModel:
     def __post_init__(self) -> None:
         # Row-major copies used by the batched sampler: hidden states are rows (B, n_a).
         self._WaxT = np.ascontiguousarray(self.params.Wax.T)  # (V, n_a): row c is character c's input
+        # Row c is Wax[:, c] + b; the extra last row (index -1) is b alone: the zero input that starts a name.
+        self._WaxTb = np.vstack([self._WaxT + self.params.b[:, 0], self.params.b[:, 0][None, :]])
         self._WaaT = np.ascontiguousarray(self.params.Waa.T)
         self._WyaT = np.ascontiguousarray(self.params.Wya.T)
         self._b = self.params.b[:, 0].copy()
         self._by = self.params.by[:, 0].copy()
-        for arr in (self._WaxT, self._WaaT, self._WyaT, self._b, self._by):
+        for arr in (self._WaxT, self._WaxTb, self._WaaT, self._WyaT, self._b, self._by):
             arr.flags.writeable = False  # nothing a request does can modify the loaded model
 
     # -- scoring -------------------------------------------------------------------------------------------------
@@ -95,10 +101,12 @@ class NamesModel:
         accepted: list[SampledName] = []
         seen: set[str] = set()
         attempts = 0
+        rate = 0.8  # expected acceptance; re-estimated after every batch so batches stay just big enough
         while len(accepted) < count and attempts < max_attempts:
             need = count - len(accepted)
-            batch = min(max_attempts - attempts, max(64, 4 * need))
+            batch = min(max_attempts - attempts, MAX_BATCH, int(need / rate * 1.1) + 8)
             attempts += batch
+            before = len(accepted)
             for name_ix, ll in self._sample_batch(batch, rng, temperature, a0, prev, len(prefix_ix), min_length, max_length):
                 name = prefix + self.vocab.decode(name_ix)
                 if (exclude_known and name in self.known) or (unique and name in seen):
@@ -107,34 +115,18 @@ class NamesModel:
                 accepted.append(SampledName(name, prefix_ll + ll))
                 if len(accepted) == count:
                     break
+            rate = max((len(accepted) - before) / batch, 0.01)
         return SampleResult(accepted, attempts, exhausted=len(accepted) < count)
 
     def _sample_batch(self, batch, rng, temperature, a0, prev, prefix_len, min_length, max_length):
         """Yield (suffix indices, suffix log-likelihood) of the candidates in one batch that meet the lengths."""
-        a = np.repeat(a0, batch, axis=0)  # (B, n_a) every row starts after the prefix
-        x = np.full(batch, prev)  # (B,) last input character, -1 = the zero input
-        alive = np.ones(batch, dtype=bool)  # rows still generating
+        steps = max_length - prefix_len + 1  # characters to draw at most, the final "\n" included
+        uniforms = rng.random((batch, steps))  # every draw's randomness, taken up front from the request's Generator
+        chars = np.zeros((batch, steps), dtype=np.int64)
         ll = np.zeros(batch)
-        chars = np.zeros((batch, max_length - prefix_len + 1), dtype=np.int64)
-        done_at = np.full(batch, -1)  # step at which "\n" was drawn
-        for step in range(max_length - prefix_len + 1):
-            rows = np.flatnonzero(alive)
-            if rows.size == 0:
-                break
-            a[rows] = self._step(a[rows], x[rows])  # advance only the rows still generating
-            logp = self._log_probs(a[rows])  # (R, V) float64
-            drawn = self._draw(logp, temperature, rng)  # one character per live row
-            ll[rows] += logp[np.arange(rows.size), drawn]
-            chars[rows, step] = drawn
-            x[rows] = drawn
-            ended = drawn == END
-            done_at[rows[ended]] = step
-            alive[rows[ended]] = False
-            length = prefix_len + step  # length of the names that just ended
-            too_short = ended & (length < min_length)
-            alive[rows[too_short]] = False
-            done_at[rows[too_short]] = -1  # rejected
-        # Rows still alive after max_length characters would exceed it: rejected, never cut.
+        done_at = np.full(batch, -1)  # step at which a kept candidate drew "\n"; -1 = rejected
+        _sample_rows(self._WaxTb, self._WaaT, self._WyaT, self._by, a0[0], int(prev), uniforms, float(temperature),
+                     min_length - prefix_len, chars, ll, done_at)
         for r in np.flatnonzero(done_at >= 0):
             yield chars[r, : done_at[r]], float(ll[r])
 
@@ -166,3 +158,70 @@ class NamesModel:
 def capitalise(name: str) -> str:
     """The notebook's style: first letter upper case."""
     return name[:1].upper() + name[1:]
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp", "reassoc"}, error_model="numpy")
+def _sample_rows(WaxTb, WaaT, WyaT, by, a0, prev, U, temperature, min_steps, chars, ll, done_at):
+    """Sample each row's name one character at a time (compiled: no per-step Python or temporaries).
+
+    Per step: a = tanh(Wax x + Waa a + b); logits = Wya a + by; draw from softmax(logits / T) by inverse CDF on
+    float64 weights with the pre-drawn uniform U[r, t] (argmax when T == 0). ll[r] accumulates log p at T = 1.
+    A row that draws "\n" at step t >= min_steps is kept (done_at[r] = t); one that ends sooner or never ends
+    within U.shape[1] steps is rejected (done_at[r] stays -1).
+    """
+    B, steps = U.shape
+    n_a, V = WaaT.shape[0], WyaT.shape[1]
+    a = np.empty(n_a)
+    z = np.empty(n_a)
+    logits = np.empty(V)
+    w = np.empty(V)
+    for r in range(B):
+        a[:] = a0
+        x = prev
+        total = 0.0
+        for t in range(steps):
+            for j in range(n_a):  # z = Wax x + b (a gathered row), then + Waa a
+                z[j] = WaxTb[x, j]
+            for k in range(n_a):
+                ak = a[k]
+                for j in range(n_a):
+                    z[j] += ak * WaaT[k, j]
+            for j in range(n_a):
+                a[j] = math.tanh(z[j])
+            for v in range(V):  # logits = Wya a + by
+                logits[v] = by[v]
+            for k in range(n_a):
+                ak = a[k]
+                for v in range(V):
+                    logits[v] += ak * WyaT[k, v]
+            m = logits.max()
+            s = 0.0
+            for v in range(V):
+                s += math.exp(logits[v] - m)
+            lse = m + math.log(s)  # log of the softmax normaliser
+            if temperature == 0.0:
+                ix = int(np.argmax(logits))
+            else:
+                tot = 0.0
+                last = 0
+                for v in range(V):  # tempered weights; (logits - m) <= 0, so tiny T underflows, never overflows
+                    w[v] = math.exp((logits[v] - m) / temperature)
+                    tot += w[v]
+                    if w[v] > 0.0:
+                        last = v
+                target = U[r, t] * tot  # renormalised: compare against the running sum of the weights
+                ix = last
+                acc = 0.0
+                for v in range(V):
+                    acc += w[v]
+                    if acc > target and w[v] > 0.0:
+                        ix = v
+                        break
+            total += logits[ix] - lse
+            chars[r, t] = ix
+            if ix == 0:  # end of name
+                if t >= min_steps:
+                    done_at[r] = t
+                break
+            x = ix
+        ll[r] = total

@@ -2,9 +2,10 @@
 character from a per-request `numpy.random.Generator`.
 
 Modes
-- window:   each character is predicted from the last `tx` characters exactly as the Keras model sees them; a short
-            context is padded on the left with all-zero rows *by position* (the course pads with the character '0',
-            which makes a real '0' vanish; here nothing is ever confused with padding).
+- window:   each character is predicted from the last `tx` characters exactly as the Keras model sees them (each
+            window from a zero state); a short context is padded on the left with all-zero rows *by position* (the
+            course pads with the character '0', which makes a real '0' vanish; here nothing is confused with padding).
+            The tx overlapping windows are advanced together, one batched product per layer per character.
 - stateful: the first window (as above) is fed once, so the first character is drawn from the same distribution as
             in window mode; then every drawn character is fed into the carried LSTM state: ~40x less arithmetic.
 """
@@ -16,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from model_core.lstm import CharLSTM
+from model_core.lstm import CharLSTM, SlidingWindows
 from model_core.vocab import Vocab
 
 MODES = ("window", "stateful")
@@ -51,14 +52,14 @@ class PoemEngine:
             yield from self._stateful(ids, length, rng, temperature)
 
     def _window(self, ids: np.ndarray, length: int, rng, temperature: float) -> Iterator[str]:
-        # context[-tx:] is always the model's window; -1 marks a padding (all-zero) row on the left.
-        context = np.full(self.tx + length, -1, dtype=np.int64)
-        context[: self.tx] = self._first_window(ids)
+        # The tx overlapping windows advance together (see SlidingWindows); -1 marks padding rows on the left.
+        windows = SlidingWindows(self.lstm, self._first_window(ids))
         for n in range(length):
-            logp = self.lstm.window_log_probs(context[n : n + self.tx])  # (V,) log p(next | window)
+            logp = windows.log_probs()  # (V,) log p(next | the last tx characters), exactly the Keras model's
             ix = draw(logp, temperature, rng)  # one character
-            context[self.tx + n] = ix  # slide the window over it
             yield self.vocab.chars[ix]
+            if n + 1 < length:
+                windows.advance(ix)  # slide every window over it
 
     def _first_window(self, ids: np.ndarray) -> np.ndarray:
         """The prompt's last tx characters, padded on the left with -1 (all-zero rows) to exactly tx."""

@@ -114,34 +114,38 @@ def train(cfg: PoemConfig) -> dict:
     train_losses = [float(v) for v in history.history["loss"]]
     val_losses = [float(v) for v in history.history["val_loss"]]
 
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    weights = out / f"{cfg.name}.keras"
-    # Save an uncompiled copy: the artifact carries weights and architecture, not Adam's state (3x smaller).
-    served = build_model(sonnets.TX, vocab.size, cfg.units, cfg.dropout)
-    served.set_weights(model.get_weights())
-    served.save(weights)
-    plot_curve(out / f"{cfg.name}.png", train_losses, val_losses)
-    meta = {
-        "kind": "poem-lstm",
-        "format": "keras3",
-        "weights_file": weights.name,
-        "vocab": vocab.chars,
-        "tx": sonnets.TX,
+    best = int(np.argmin(val_losses))
+    meta = save_artifact(model, cfg.out_dir, cfg.name, vocab, cfg.units, cfg.dropout, {
         "hyperparameters": asdict(cfg),
         "epochs_run": len(train_losses),
-        "best_epoch": int(np.argmin(val_losses)) + 1,
-        "train_loss": train_losses[int(np.argmin(val_losses))],
+        "best_epoch": best + 1,
+        "train_loss": train_losses[best],
         "held_out_nll": held_out,
         "train_loss_curve": train_losses,
         "held_out_loss_curve": val_losses,
         "wall_time_s": round(wall, 1),
         "dataset_sha256": sha256_file(cfg.data),
-        "weights_sha256": sha256_file(weights),
-        "created_at": utc_now(),
-    }
-    write_json(out / f"{cfg.name}.json", meta)
+    })
+    plot_curve(Path(cfg.out_dir) / f"{cfg.name}.png", train_losses, val_losses)
+    weights = Path(cfg.out_dir) / meta["weights_file"]
     print(f"held-out NLL {held_out:.4f} nats/char (best epoch {meta['best_epoch']}), wrote {weights}", flush=True)
+    return meta
+
+
+def save_artifact(model, out_dir: str | Path, name: str, vocab: Vocab, units: int, dropout: float,
+                  extra: dict) -> dict:
+    """Write `<name>.keras` (architecture + weights, no optimizer state) and `<name>.json` (recipe + provenance)."""
+    from model_core.poem_model import build_model
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / f"{name}.keras"
+    served = build_model(sonnets.TX, vocab.size, units, dropout)  # uncompiled: 3x smaller than with Adam's state
+    served.set_weights(model.get_weights())
+    served.save(weights)
+    meta = {"kind": "poem-lstm", "id": name, "format": "keras3", "weights_file": weights.name, "vocab": vocab.chars,
+            "tx": sonnets.TX, **extra, "weights_sha256": sha256_file(weights), "created_at": utc_now()}
+    write_json(out / f"{name}.json", meta)
     return meta
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from app.api.deps import RegistryDep
+from app.observability import metrics_payload
 
 router = APIRouter(tags=["operations"])
 _CURVES = ("train_loss_curve", "held_out_loss_curve")
@@ -47,3 +48,10 @@ async def info(reg: RegistryDep) -> dict[str, Any]:
         "unavailable": reg.errors,
         "load_seconds": reg.load_seconds,
     }
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition format"}})
+def metrics() -> Response:
+    body, content_type = metrics_payload()
+    return Response(body, media_type=content_type)

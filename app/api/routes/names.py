@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import SEED_MAX, RegistryDep, SettingsDep, SlotsDep, choose_seed
 from app.errors import ERROR_RESPONSES, ParamError, ServiceUnavailable
+from app.observability import NAMES_GENERATED
 from app.registry import LoadedNames, Registry
 from model_core.names_model import HARD_MAX_LENGTH, capitalise
 from model_core.vocab import describe
@@ -99,6 +100,7 @@ def get_names(
                       nll_per_char=-s.log_likelihood / (len(s.name) + 1), known=s.name in loaded.model.known)
         for s in result.names
     ]
+    NAMES_GENERATED.labels(model_id).inc(len(names))
     message = None
     if result.exhausted:
         message = (f"found {len(names)} of {count} distinct names meeting the constraints in {result.attempts} attempts; "

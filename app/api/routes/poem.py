@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import SEED_MAX, RegistryDep, SettingsDep, SlotsDep, choose_seed
 from app.errors import ERROR_RESPONSES, ParamError, ServiceUnavailable
+from app.observability import CHARS_GENERATED
 from app.registry import Registry
 from model_core.poem_engine import PoemEngine
 from model_core.vocab import UnknownCharactersError, describe
@@ -72,6 +73,7 @@ def get_poem(reg: RegistryDep, settings: SettingsDep, slots: SlotsDep, prompt: P
     seed = choose_seed(seed)
     with slots.slot():
         continuation = "".join(engine.generate(text, length, np.random.default_rng(seed), temperature, mode.value))
+    CHARS_GENERATED.labels(mode.value).inc(len(continuation))
     return PoemResponse(prompt=text, continuation=continuation, poem=text + continuation, seed=seed, mode=mode,
                         temperature=temperature, model=reg.poem_meta.get("id", "poem"))
 
@@ -101,6 +103,7 @@ def stream_poem(reg: RegistryDep, settings: SettingsDep, slots: SlotsDep, prompt
             yield _sse("start", {"prompt": text, "seed": seed, "mode": mode.value, "model": model_id})
             for ch in engine.generate(text, length, np.random.default_rng(seed), temperature, mode.value):
                 out.append(ch)
+                CHARS_GENERATED.labels(mode.value).inc()
                 yield _sse("char", {"c": ch})
             continuation = "".join(out)
             yield _sse("done", {"seed": seed, "mode": mode.value, "model": model_id, "temperature": temperature,

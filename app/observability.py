@@ -1,0 +1,77 @@
+"""Prometheus metrics and structured JSON access logs with request ids, as one pure ASGI middleware.
+
+Pure ASGI (not BaseHTTPMiddleware) so streamed responses pass through untouched and are timed to their last byte.
+With several workers, set PROMETHEUS_MULTIPROC_DIR to an empty writable directory to aggregate across them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+import uuid
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+REQUESTS = Counter("http_requests_total", "HTTP requests by route, method and status", ["route", "method", "status"])
+LATENCY = Histogram("http_request_duration_seconds", "Request latency (to the last byte) by route and status",
+                    ["route", "method", "status"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+IN_FLIGHT = Gauge("http_requests_in_flight", "Requests being served", multiprocess_mode="livesum")
+NAMES_GENERATED = Counter("names_generated_total", "Dinosaur names returned", ["model"])
+CHARS_GENERATED = Counter("poem_characters_generated_total", "Poem characters generated", ["mode"])
+MODEL_LOAD_SECONDS = Gauge("model_load_seconds", "Time to load each model at startup", ["model"], multiprocess_mode="max")
+
+access_log = logging.getLogger("app.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # accept a caller's id only if it is safe to log and echo
+
+
+def metrics_payload() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        started = time.perf_counter()
+        status = 500
+        sent_bytes = 0
+
+        async def send_wrapper(message):
+            nonlocal status, sent_bytes
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
+            elif message["type"] == "http.response.body":
+                sent_bytes += len(message.get("body", b""))
+            await send(message)
+
+        IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            IN_FLIGHT.dec()
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "unmatched"  # the template, never raw paths
+            labels = (route, scope["method"], str(status))
+            REQUESTS.labels(*labels).inc()
+            LATENCY.labels(*labels).observe(elapsed)
+            access_log.info(json.dumps({
+                "event": "access", "request_id": request_id, "method": scope["method"], "path": scope["path"],
+                "route": route, "status": status, "duration_ms": round(elapsed * 1000, 2), "bytes": sent_bytes,
+                "client": (scope.get("client") or [None])[0],
+            }))
