@@ -26,6 +26,7 @@ CHARS_GENERATED = Counter("poem_characters_generated_total", "Poem characters ge
 MODEL_LOAD_SECONDS = Gauge("model_load_seconds", "Time to load each model at startup", ["model"], multiprocess_mode="max")
 
 access_log = logging.getLogger("app.access")
+MAX_QUERY_BYTES = 16 * 1024  # every valid request fits (a 2,000-character prompt is at most 6,000 bytes encoded)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # accept a caller's id only if it is safe to log and echo
 
 
@@ -62,7 +63,10 @@ class ObservabilityMiddleware:
 
         IN_FLIGHT.inc()
         try:
-            await self.app(scope, receive, send_wrapper)
+            if len(scope.get("query_string", b"")) > MAX_QUERY_BYTES:
+                await _reject_long_query(send_wrapper, len(scope["query_string"]))
+            else:
+                await self.app(scope, receive, send_wrapper)
         finally:
             IN_FLIGHT.dec()
             elapsed = time.perf_counter() - started
@@ -75,3 +79,11 @@ class ObservabilityMiddleware:
                 "route": route, "status": status, "duration_ms": round(elapsed * 1000, 2), "bytes": sent_bytes,
                 "client": (scope.get("client") or [None])[0],
             }))
+
+
+async def _reject_long_query(send, size: int) -> None:
+    body = json.dumps({"error": "query string too long", "detail": [
+        {"param": "query string", "message": f"{size} bytes; at most {MAX_QUERY_BYTES} are accepted"}]}).encode()
+    await send({"type": "http.response.start", "status": 414,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

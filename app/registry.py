@@ -14,7 +14,7 @@ from typing import Any
 from app.settings import Settings
 from model_core import names_artifact
 from model_core.artifacts import ArtifactError, read_json, resolve_inside
-from model_core.names_model import NamesModel
+from model_core.names_model import NamesModel  # or GRUNamesModel: the same sampling interface
 
 log = logging.getLogger("app.registry")
 
@@ -39,6 +39,9 @@ class Registry:
         return not self.errors and self.default_names in self.names
 
 
+NAMES_KINDS = ("names-rnn", "names-gru")  # the notebook's vanilla RNN, and the gated recipe
+
+
 def discover_names_models(settings: Settings) -> list[str]:
     """Ids of every names model in the artifact directory (the default first)."""
     ids = [settings.names_model]
@@ -46,11 +49,21 @@ def discover_names_models(settings: Settings) -> list[str]:
     if directory.is_dir():
         for path in sorted(directory.glob("*.json")):
             try:
-                if read_json(path).get("kind") == names_artifact.KIND and path.stem not in ids:
+                if read_json(path).get("kind") in NAMES_KINDS and path.stem not in ids:
                     ids.append(path.stem)
             except ArtifactError:
                 continue  # reported if it is the default; otherwise not a names model we can offer
     return ids
+
+
+def load_names_model(settings: Settings, model_id: str):
+    """Dispatch on the artifact's kind; both loaders verify sha256, shapes and finiteness."""
+    kind = read_json(resolve_inside(settings.artifact_dir, f"{model_id}.json")).get("kind")
+    if kind == "names-gru":
+        from model_core import gru_model
+
+        return gru_model.load(settings.artifact_dir, model_id)
+    return names_artifact.load(settings.artifact_dir, model_id)
 
 
 def load_registry(settings: Settings) -> Registry:
@@ -58,7 +71,7 @@ def load_registry(settings: Settings) -> Registry:
     for model_id in discover_names_models(settings):
         started = time.perf_counter()
         try:
-            model, meta = names_artifact.load(settings.artifact_dir, model_id)
+            model, meta = load_names_model(settings, model_id)
         except (ArtifactError, OSError, ValueError) as exc:
             reg.errors[f"names:{model_id}"] = str(exc)
             log.error("names model %r unavailable: %s", model_id, exc)

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     max_prompt_length: int = Field(2000, ge=0, description="upper bound of len(/poem?prompt)")
     max_concurrent_generations: int = Field(4, ge=1, description="requests generating at once per worker")
     queue_timeout_s: float = Field(10.0, ge=0, description="wait for a generation slot before answering 503")
+    generation_timeout_s: float = Field(30.0, gt=0, description="a poem taking longer than this is abandoned (503)")
 
 
 @lru_cache

@@ -83,7 +83,7 @@ def draw(logp: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
     """One index from log-probabilities: argmax at temperature 0, else inverse CDF on renormalised float64 weights."""
     if temperature == 0:
         return int(np.argmax(logp))
-    z = logp / temperature  # logp <= 0, so a tiny temperature only underflows toward -inf, never overflows
+    z = np.asarray(logp, dtype=np.float64) / temperature  # logp <= 0: a tiny temperature underflows to -inf, never overflows
     z = z - z.max()
     cdf = np.cumsum(np.exp(z))
     u = rng.random() * cdf[-1]  # scaling by the total renormalises exactly

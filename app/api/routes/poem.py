@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from enum import Enum
 from typing import Annotated, Iterator
 
@@ -72,10 +73,21 @@ def get_poem(reg: RegistryDep, settings: SettingsDep, slots: SlotsDep, prompt: P
     _check_length(settings, length)
     seed = choose_seed(seed)
     with slots.slot():
-        continuation = "".join(engine.generate(text, length, np.random.default_rng(seed), temperature, mode.value))
+        chars = engine.generate(text, length, np.random.default_rng(seed), temperature, mode.value)
+        continuation = "".join(_with_deadline(chars, settings.generation_timeout_s))
     CHARS_GENERATED.labels(mode.value).inc(len(continuation))
     return PoemResponse(prompt=text, continuation=continuation, poem=text + continuation, seed=seed, mode=mode,
                         temperature=temperature, model=reg.poem_meta.get("id", "poem"))
+
+
+def _with_deadline(chars: Iterator[str], seconds: float) -> Iterator[str]:
+    """Pass characters through until the time limit; then stop the generation with a 503."""
+    deadline = time.monotonic() + seconds
+    for n, ch in enumerate(chars):
+        if n % 32 == 0 and time.monotonic() > deadline:
+            raise ServiceUnavailable(f"generation exceeded the {seconds:g} s time limit; retry or ask for fewer characters",
+                                     retry_after=5)
+        yield ch
 
 
 def _sse(event: str, data: dict) -> str:
@@ -101,7 +113,8 @@ def stream_poem(reg: RegistryDep, settings: SettingsDep, slots: SlotsDep, prompt
         try:
             out = []
             yield _sse("start", {"prompt": text, "seed": seed, "mode": mode.value, "model": model_id})
-            for ch in engine.generate(text, length, np.random.default_rng(seed), temperature, mode.value):
+            chars = engine.generate(text, length, np.random.default_rng(seed), temperature, mode.value)
+            for ch in _with_deadline(chars, settings.generation_timeout_s):
                 out.append(ch)
                 CHARS_GENERATED.labels(mode.value).inc()
                 yield _sse("char", {"c": ch})
@@ -109,6 +122,8 @@ def stream_poem(reg: RegistryDep, settings: SettingsDep, slots: SlotsDep, prompt
             yield _sse("done", {"seed": seed, "mode": mode.value, "model": model_id, "temperature": temperature,
                                 "characters": len(continuation), "continuation": continuation,
                                 "poem": text + continuation})
+        except ServiceUnavailable as exc:  # the response has started: report in-band, then end the stream
+            yield _sse("error", {"error": exc.message})
         finally:
             lease.release()
 

@@ -1,0 +1,99 @@
+"""Faults against the real server process: SIGTERM during requests, a worker killed mid-stream."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import REPO
+
+psutil = pytest.importorskip("psutil")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(workers: int = 1) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port), "--workers",
+         str(workers), "--timeout-graceful-shutdown", "30"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not become ready: " + (proc.stdout.read() if proc.stdout else ""))
+
+
+def test_sigterm_finishes_in_flight_then_exits_cleanly():
+    proc, base = start_server()
+    results = {}
+
+    def slow_request():
+        results["r"] = httpx.get(base + "/poem", params={"length": 2000, "seed": 1, "mode": "window"}, timeout=60)
+
+    t = threading.Thread(target=slow_request)
+    t.start()
+    time.sleep(0.3)  # the request is being generated
+    proc.send_signal(signal.SIGTERM)
+    t.join(60)
+    out, _ = proc.communicate(timeout=60)
+    assert results["r"].status_code == 200 and len(results["r"].json()["continuation"]) == 2000
+    assert proc.returncode == 0
+    assert "in-flight requests finished" in out and "Finished server process" in out
+    with pytest.raises(httpx.ConnectError):  # new requests are refused
+        httpx.get(base + "/healthz", timeout=2)
+
+
+def test_worker_killed_mid_stream_ends_cleanly_and_service_recovers():
+    proc, base = start_server(workers=2)
+    port = int(base.rsplit(":", 1)[1])
+    try:
+        events = 0
+        with httpx.Client(timeout=30) as client:
+            with client.stream("GET", base + "/poem/stream", params={"length": 2000, "seed": 3}) as r:
+                lines = r.iter_lines()
+                for line in lines:
+                    if line.startswith("event: char"):
+                        events += 1
+                        if events == 5:
+                            break
+                # Kill the worker that holds this connection.
+                victims = [c for c in psutil.Process(proc.pid).children()
+                           if any(k.status == psutil.CONN_ESTABLISHED and k.laddr.port == port for k in c.net_connections("tcp"))]
+                assert len(victims) == 1
+                victims[0].kill()
+                started = time.monotonic()
+                saw_done = False
+                try:
+                    for line in lines:
+                        saw_done |= line.startswith("event: done")
+                except httpx.HTTPError:
+                    pass  # an incomplete chunked body is how a dead peer looks: a clean end, not a hang
+                assert time.monotonic() - started < 10 and not saw_done
+        assert httpx.get(base + "/names", params={"count": 3, "seed": 1}, timeout=30).status_code == 200
+        deadline = time.monotonic() + 90  # the supervisor replaces the dead worker
+        while len(psutil.Process(proc.pid).children()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert len(psutil.Process(proc.pid).children()) == 2
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
