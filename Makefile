@@ -23,7 +23,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 install: $(VENV)/.installed
 
 run: install  ## serve the committed models on 0.0.0.0:$(PORT)
-	$(VENV)/bin/uvicorn app.main:app --host 0.0.0.0 --port $(PORT) --workers $(WORKERS) --no-access-log --timeout-graceful-shutdown 30
+	PORT=$(PORT) WORKERS=$(WORKERS) $(PY) -m app
 
 test: install  ## the whole test suite (bounded: no full training)
 	$(PY) -m pytest -q
@@ -41,3 +41,7 @@ lock:  ## re-resolve requirements*.lock from pyproject.toml (needs a package ind
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+.PHONY: container-test
+container-test:  ## lint, build and run the Docker image (compose up, calls, non-root, SIGTERM), train profile; needs root
+	bash scripts/container-test.sh

@@ -125,9 +125,11 @@ def main() -> int:
     args = p.parse_args()
     duration = min(args.duration, 1800)
     port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-                               "--workers", str(args.workers), "--no-access-log", "--log-level", "warning"], cwd=REPO, env=env)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1",
+           "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": str(args.workers)}
+    # The production entry point, as `make run` and the container start it; its JSON access log goes to a file.
+    log = open(REPO / "runs" / "load_server.log", "w") if (REPO / "runs").is_dir() else subprocess.DEVNULL
+    server = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(600):
