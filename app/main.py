@@ -42,7 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Dinosaur Island", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
-    app.state.slots = GenerationSlots(settings.max_concurrent_generations, settings.queue_timeout_s)
+    # Separate pools: a queue of slow poems must never hold up cheap name requests.
+    app.state.slots = {kind: GenerationSlots(settings.max_concurrent_generations, settings.queue_timeout_s)
+                       for kind in ("names", "poem")}
     app.add_exception_handler(RequestValidationError, errors.validation_handler)
     app.add_exception_handler(errors.ParamError, errors.param_error_handler)
     app.add_exception_handler(errors.ServiceUnavailable, errors.unavailable_handler)

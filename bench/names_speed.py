@@ -1,19 +1,17 @@
 """Names: sampler throughput (the notebook's `sample()` loop vs the service's batched sampler, same model) and the
-cost of constraints; trainer speed (the notebook's `model()` vs our trainer loop, same iterations, same losses).
+cost of constraints. (Trainer speed is bench/trainer_speed.py.)
 
     .venv/bin/python -m bench.names_speed
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import time
 
 import numpy as np
 
-from bench.common import DATA, REPO, print_table
+from bench.common import REPO, print_table
 
 N_NAMES = 10_000
 
@@ -46,29 +44,8 @@ def sampler_rows() -> list[dict]:
     ]
 
 
-def trainer_rows(iterations: int = 22_001) -> list[dict]:
-    path = os.path.join(DATA, "dinos.txt")
-    if not os.path.isfile(path):
-        return [{"figure": "trainer", "value": f"skipped: {path} absent"}]
-    from model_core import notebook
-    from model_core.train_names import NamesConfig, train_sgd
-    from model_core.vocab import Vocab
-
-    data = open(path).read().lower().split("\n")
-    chars = "\nabcdefghijklmnopqrstuvwxyz"
-    t = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):
-        notebook.model(data, dict(enumerate(chars)), {c: i for i, c in enumerate(chars)}, iterations)
-    t_nb = time.perf_counter() - t
-    t = time.perf_counter()
-    train_sgd([x.strip() for x in data], Vocab(chars), NamesConfig(), iterations)
-    t_ours = time.perf_counter() - t
-    return [{"figure": f"trainer, {iterations:,} iterations (s)", "value": f"{t_ours:.1f}",
-             "baseline": f"notebook model() {t_nb:.1f}", "ratio": f"{t_nb / t_ours:.1f}x", "target": ">= 5x"}]
-
-
 def run() -> list[dict]:
-    return sampler_rows() + trainer_rows()
+    return sampler_rows()
 
 
 if __name__ == "__main__":

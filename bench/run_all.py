@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from bench import names_speed, poem_speed
+from bench import http_speed, names_speed, poem_speed, trainer_speed
 from bench.common import machine, print_table
 
 
 def main() -> None:
-    rows = names_speed.run() + poem_speed.run()
+    rows = trainer_speed.run() + names_speed.run() + http_speed.run() + poem_speed.run()
     print(f"# make bench — {date.today()} — {machine()}\n")
     print_table(rows)
 

@@ -75,9 +75,13 @@ def train_sgd(examples: list[str], vocab: Vocab, cfg: NamesConfig, iterations: i
               report: Callable[[int, float, rnn.RNNParams], None] | None = None) -> tuple[rnn.RNNParams, list[float]]:
     """The notebook's training loop, fast: returns the parameters and the smoothed loss at every step.
 
+    The loop is `fast_sgd.sgd_loop` (compiled with Numba; same mathematics as `notebook.optimize`).
+
     With the course's seeds and example list this reproduces `notebook.model`'s losses (local RandomState objects
     draw the same numbers as the notebook's global seeding, without touching global state).
     """
+    from model_core import fast_sgd  # the compiled loop
+
     init = np.random.RandomState(cfg.init_seed)
     v, n_a = vocab.size, cfg.hidden_size
     params = rnn.RNNParams(
@@ -87,16 +91,24 @@ def train_sgd(examples: list[str], vocab: Vocab, cfg: NamesConfig, iterations: i
     examples = list(examples)
     np.random.RandomState(cfg.seed).shuffle(examples)
     encoded = [rnn.encode_name(vocab.encode(name, "name")) for name in examples]
-    loss = -np.log(1.0 / v) * 7  # the course's initial smoothed loss (7 = dino_names)
-    curve = []
-    a_prev = np.zeros(n_a)
-    for j in range(iterations):
-        xs, ys = encoded[j % len(encoded)]
-        cur, a_prev = rnn.sgd_step(params, xs, ys, a_prev, cfg.learning_rate, cfg.clip)
-        loss = loss * 0.999 + cur * 0.001  # the course's smoothing
-        curve.append(loss)
-        if report is not None:
-            report(j, loss, params)
+    if iterations <= 0:
+        return params, []
+    loop = fast_sgd.SGDRun(params, fast_sgd.pack(encoded), cfg.learning_rate, cfg.clip)  # compiled, in place
+    if report is None:
+        return params, loop.run(iterations).tolist()
+    # The compiled loop runs between report points (j % sample_every == 0), where `report` sees the parameters of
+    # exactly step j; it is still called for every other step with that step's smoothed loss (for the progress bar),
+    # but with the parameters as of the end of the chunk.
+    every = cfg.sample_every if cfg.sample_every and cfg.sample_every > 0 else iterations
+    curve: list[float] = []
+    j = 0
+    while j < iterations:
+        stop = min(iterations, -(-j // every) * every + 1)  # through the next report point
+        losses = loop.run(stop).tolist()
+        curve.extend(losses)
+        for i, loss in enumerate(losses):
+            report(j + i, loss, params)
+        j = stop
     return params, curve
 
 

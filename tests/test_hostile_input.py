@@ -62,14 +62,15 @@ def test_requests_cannot_change_the_model(client):
 def test_saturated_service_answers_503_with_retry_after(artifact_copy):
     app = create_app(Settings(artifact_dir=artifact_copy, max_concurrent_generations=1, queue_timeout_s=0.0))
     with TestClient(app) as c:
-        lease = app.state.slots.lease()  # someone else is generating
+        leases = [app.state.slots[k].lease() for k in ("names", "poem")]  # someone else is generating
         try:
             r = c.get("/names", params={"seed": 1})
             assert r.status_code == 503 and r.headers["retry-after"] == "1" and "busy" in r.json()["error"]
             assert c.get("/poem/stream", params={"seed": 1}).status_code == 503
             assert c.get("/healthz").status_code == 200
         finally:
-            lease.release()
+            for lease in leases:
+                lease.release()
         assert c.get("/names", params={"seed": 1}).status_code == 200
 
 

@@ -73,8 +73,13 @@ class Lease:
         self.release()
 
 
-def get_slots(request: Request) -> GenerationSlots:
-    return request.app.state.slots
+def get_names_slots(request: Request) -> GenerationSlots:
+    return request.app.state.slots["names"]
 
 
-SlotsDep = Annotated[GenerationSlots, Depends(get_slots)]
+def get_poem_slots(request: Request) -> GenerationSlots:
+    return request.app.state.slots["poem"]
+
+
+NamesSlotsDep = Annotated[GenerationSlots, Depends(get_names_slots)]
+PoemSlotsDep = Annotated[GenerationSlots, Depends(get_poem_slots)]

@@ -8,7 +8,7 @@ import numpy as np
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from app.api.deps import SEED_MAX, RegistryDep, SettingsDep, SlotsDep, choose_seed
+from app.api.deps import SEED_MAX, RegistryDep, SettingsDep, NamesSlotsDep, choose_seed
 from app.errors import ERROR_RESPONSES, ParamError, ServiceUnavailable
 from app.observability import NAMES_GENERATED
 from app.registry import LoadedNames, Registry
@@ -71,7 +71,7 @@ ModelParam = Annotated[str | None, Query(max_length=64, description="names model
 def get_names(
     reg: RegistryDep,
     settings: SettingsDep,
-    slots: SlotsDep,
+    slots: NamesSlotsDep,
     count: Annotated[int, Query(ge=1, le=COUNT_MAX, description="how many names (1-100)", examples=[10])] = 10,
     seed: Annotated[int | None, Query(ge=0, le=SEED_MAX, description=f"random seed, 0-{SEED_MAX}; chosen and returned when absent", examples=[42])] = None,
     min_length: Annotated[int, Query(ge=1, le=HARD_MAX_LENGTH, description="shortest name, in characters (1-50)", examples=[4])] = 1,

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from app.api.deps import SEED_MAX, RegistryDep, SettingsDep, SlotsDep, choose_seed
+from app.api.deps import SEED_MAX, RegistryDep, SettingsDep, PoemSlotsDep, choose_seed
 from app.errors import ERROR_RESPONSES, ParamError, ServiceUnavailable
 from app.observability import CHARS_GENERATED
 from app.registry import Registry
@@ -66,7 +66,7 @@ def _check_length(settings, length: int) -> None:
 
 
 @router.get("/poem", response_model=PoemResponse, summary="Continue a line in the style of Shakespeare's Sonnets")
-def get_poem(reg: RegistryDep, settings: SettingsDep, slots: SlotsDep, prompt: Prompt = "", length: Length = 400,
+def get_poem(reg: RegistryDep, settings: SettingsDep, slots: PoemSlotsDep, prompt: Prompt = "", length: Length = 400,
              temperature: Temperature = 1.0, seed: Seed = None, mode: ModeParam = Mode.window) -> PoemResponse:
     engine = _engine(reg)
     text = _prompt(engine, prompt)
@@ -97,7 +97,7 @@ def _sse(event: str, data: dict) -> str:
 @router.get("/poem/stream", summary="The same poem, streamed as Server-Sent Events",
             response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}, "description": "`event: char` per character (data: {\"c\": ...}), then `event: done` with the seed and totals"}})
-def stream_poem(reg: RegistryDep, settings: SettingsDep, slots: SlotsDep, prompt: Prompt = "", length: Length = 400,
+def stream_poem(reg: RegistryDep, settings: SettingsDep, slots: PoemSlotsDep, prompt: Prompt = "", length: Length = 400,
                 temperature: Temperature = 1.0, seed: Seed = None, mode: ModeParam = Mode.window) -> StreamingResponse:
     engine = _engine(reg)
     text = _prompt(engine, prompt)
