@@ -90,11 +90,18 @@ def test_worker_killed_mid_stream_ends_cleanly_and_service_recovers():
                     pass  # an incomplete chunked body is how a dead peer looks: a clean end, not a hang
                 assert time.monotonic() - started < 10 and not saw_done
         assert httpx.get(base + "/names", params={"count": 3, "seed": 1}, timeout=30).status_code == 200
-        def live_workers() -> int:
-            return sum(c.status() != psutil.STATUS_ZOMBIE for c in psutil.Process(proc.pid).children())
+
+        def live_workers() -> int:  # worker processes only (not a zombie, not multiprocessing's resource tracker)
+            count = 0
+            for c in psutil.Process(proc.pid).children():
+                try:
+                    count += c.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(c.cmdline())
+                except psutil.NoSuchProcess:
+                    pass
+            return count
 
         deadline = time.monotonic() + 90  # the supervisor replaces the dead worker
-        while live_workers() < 2 and time.monotonic() < deadline:
+        while live_workers() != 2 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert live_workers() == 2
     finally:
