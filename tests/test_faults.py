@@ -107,3 +107,27 @@ def test_worker_killed_mid_stream_ends_cleanly_and_service_recovers():
     finally:
         proc.terminate()
         proc.communicate(timeout=60)
+
+
+def _chars_generated(base: str) -> float:
+    text = httpx.get(base + "/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("poem_characters_generated_total{"))
+
+
+def test_client_disconnect_stops_generation():
+    proc, base = start_server()
+    try:
+        with httpx.Client(timeout=30) as client:
+            with client.stream("GET", base + "/poem/stream", params={"length": 2000, "seed": 5}) as r:
+                for line in r.iter_lines():
+                    if line.startswith("event: char"):
+                        break  # hang up after the first character
+        time.sleep(1.0)
+        produced = _chars_generated(base)
+        time.sleep(1.0)
+        assert produced < 2000 and _chars_generated(base) == produced  # stopped, well short of 2,000
+        assert httpx.get(base + "/poem", params={"length": 5, "seed": 1}, timeout=30).status_code == 200
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
