@@ -131,3 +131,31 @@ def test_client_disconnect_stops_generation():
     finally:
         proc.terminate()
         proc.communicate(timeout=60)
+
+
+def test_health_stays_fast_during_heavy_generation():
+    proc, base = start_server()
+    try:
+        def poem(seed):
+            return httpx.get(base + "/poem", params={"length": 2000, "seed": seed}, timeout=120).status_code
+
+        t0 = time.perf_counter()
+        poem(99)
+        one_poem = time.perf_counter() - t0  # what a blocked event loop would add to a health check, at least
+        threads = [threading.Thread(target=poem, args=(s,)) for s in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)  # generation is now saturating the worker
+        latencies = []
+        for _ in range(10):
+            t0 = time.perf_counter()
+            assert httpx.get(base + "/healthz", timeout=10).status_code == 200
+            latencies.append(time.perf_counter() - t0)
+            time.sleep(0.1)
+        for t in threads:
+            t.join(120)
+        # Relative to the machine's speed (shared CI boxes are noisy): far below the time one poem takes.
+        assert sorted(latencies)[len(latencies) // 2] < one_poem / 4, (latencies, one_poem)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
