@@ -22,6 +22,7 @@ ENV LANG=C.UTF-8 \
 RUN if ! command -v python3 >/dev/null 2>&1; then \
         apt-get update \
         && apt-get install -y --no-install-recommends python3 \
+        && apt-get clean \
         && rm -rf /var/lib/apt/lists/*; \
     fi \
     && python3 -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required, found " + sys.version'
@@ -34,6 +35,7 @@ FROM base AS builder
 RUN if ! python3 -c 'import ensurepip' 2>/dev/null || ! command -v update-ca-certificates >/dev/null 2>&1; then \
         apt-get update \
         && apt-get install -y --no-install-recommends python3-venv ca-certificates \
+        && apt-get clean \
         && rm -rf /var/lib/apt/lists/*; \
     fi
 # `certs*` matches nothing when ./certs is absent, which both the classic builder and BuildKit accept.
@@ -65,10 +67,9 @@ ENV OMP_NUM_THREADS=1 \
     DINO_ARTIFACT_DIR=/srv/app/artifacts \
     HOST=0.0.0.0 \
     PORT=8000 \
-    WORKERS=1 \
-    GRACEFUL_TIMEOUT=20
-RUN groupadd --system --gid 10001 app \
-    && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app \
+    WORKERS=1
+RUN groupadd --gid 10001 app \
+    && useradd --uid 10001 --gid app --no-log-init --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app \
     && mkdir -p "$NUMBA_CACHE_DIR" \
     && chown app:app "$NUMBA_CACHE_DIR"
 COPY --from=venv /opt/venv /opt/venv
@@ -76,8 +77,9 @@ WORKDIR /srv/app
 COPY app/ app/
 COPY model_core/ model_core/
 COPY artifacts/ artifacts/
-# Readable whatever the umask of the checkout; bytecode compiled now, since the code is read-only at run time.
-RUN chmod -R a+rX,go-w /srv/app \
+# Readable whatever the umask of the checkout (only files that need it are touched: a chmod copies the file into
+# the layer); bytecode compiled now, since the code is read-only at run time.
+RUN find /srv/app \( -perm /go+w -o ! -perm -a+r -o \( -type d ! -perm -a+x \) \) -exec chmod a+rX,go-w {} + \
     && python -m compileall -q app model_core
 USER 10001:10001
 # Load every model as the runtime user: this compiles the poem engine's Numba kernels into NUMBA_CACHE_DIR (~15 s
@@ -87,8 +89,9 @@ r = load_registry(Settings()); print('models loaded in', r.load_seconds); raise 
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('PORT', '8000'), timeout=4)"]
-# exec: uvicorn replaces the shell as PID 1, so SIGTERM reaches it and the lifespan shutdown runs.
-CMD ["sh", "-c", "exec uvicorn app.main:app --host \"$HOST\" --port \"$PORT\" --workers \"$WORKERS\" --timeout-graceful-shutdown \"$GRACEFUL_TIMEOUT\""]
+# Exec form, no shell: the launcher (app/__main__.py: uvicorn configured by HOST, PORT, WORKERS) is PID 1, so SIGTERM
+# reaches it; in-flight requests finish (up to 30 s), the lifespan shutdown runs, and it exits 0.
+CMD ["python", "-m", "app"]
 
 # ---------------------------------------------------------------------------------------------------------------
 # trainer (opt-in: --target trainer; docker-compose's `train` profile): the API's venv plus requirements.lock.
@@ -103,11 +106,11 @@ ENV OMP_NUM_THREADS=1 \
 COPY requirements.lock /tmp/build/
 RUN pip install --no-cache-dir --only-binary=:all: -r /tmp/build/requirements.lock \
     && rm -rf /tmp/build \
-    && groupadd --system --gid 10001 app \
-    && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app
+    && groupadd --gid 10001 app \
+    && useradd --uid 10001 --gid app --no-log-init --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app
 WORKDIR /srv/app
 COPY model_core/ model_core/
-RUN chmod -R a+rX,go-w /srv/app
+RUN find /srv/app \( -perm /go+w -o ! -perm -a+r -o \( -type d ! -perm -a+x \) \) -exec chmod a+rX,go-w {} +
 USER 10001:10001
 CMD ["python", "-m", "model_core.train_names", "--help"]
 

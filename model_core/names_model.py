@@ -50,7 +50,10 @@ class NamesModel:
         self._WyaT = np.ascontiguousarray(self.params.Wya.T)
         self._b = self.params.b[:, 0].copy()
         self._by = self.params.by[:, 0].copy()
-        for arr in (self._WaxT, self._WaxTb, self._WaaT, self._WyaT, self._b, self._by):
+        if not self.vocab.chars.isascii():
+            raise ValueError("the names vocabulary must be ASCII")
+        self._chars_u8 = np.frombuffer(self.vocab.chars.encode("ascii"), dtype=np.uint8)  # index -> character byte
+        for arr in (self._chars_u8, self._WaxT, self._WaxTb, self._WaaT, self._WyaT, self._b, self._by):
             arr.flags.writeable = False  # nothing a request does can modify the loaded model
 
     # -- scoring -------------------------------------------------------------------------------------------------
@@ -107,8 +110,8 @@ class NamesModel:
             batch = min(max_attempts - attempts, MAX_BATCH, int(need / rate * 1.1) + 8)
             attempts += batch
             before = len(accepted)
-            for name_ix, ll in self._sample_batch(batch, rng, temperature, a0, prev, len(prefix_ix), min_length, max_length):
-                name = prefix + self.vocab.decode(name_ix)
+            for suffix, ll in self._sample_batch(batch, rng, temperature, a0, prev, len(prefix_ix), min_length, max_length):
+                name = prefix + suffix
                 if (exclude_known and name in self.known) or (unique and name in seen):
                     continue
                 seen.add(name)
@@ -119,7 +122,7 @@ class NamesModel:
         return SampleResult(accepted, attempts, exhausted=len(accepted) < count)
 
     def _sample_batch(self, batch, rng, temperature, a0, prev, prefix_len, min_length, max_length):
-        """Yield (suffix indices, suffix log-likelihood) of the candidates in one batch that meet the lengths."""
+        """Yield (suffix, suffix log-likelihood) of the candidates in one batch that meet the lengths."""
         steps = max_length - prefix_len + 1  # characters to draw at most, the final "\n" included
         uniforms = rng.random((batch, steps))  # every draw's randomness, taken up front from the request's Generator
         chars = np.zeros((batch, steps), dtype=np.int64)
@@ -127,8 +130,10 @@ class NamesModel:
         done_at = np.full(batch, -1)  # step at which a kept candidate drew "\n"; -1 = rejected
         _sample_rows(self._WaxTb, self._WaaT, self._WyaT, self._by, a0[0], int(prev), uniforms, float(temperature),
                      min_length - prefix_len, chars, ll, done_at)
-        for r in np.flatnonzero(done_at >= 0):
-            yield chars[r, : done_at[r]], float(ll[r])
+        rows = np.flatnonzero(done_at >= 0)
+        text = self._chars_u8[chars[rows]]  # (R, steps) one byte per character: decode by slicing, not joining
+        for i, r in enumerate(rows):
+            yield text[i, : done_at[r]].tobytes().decode("ascii"), float(ll[r])
 
     def _step(self, a: np.ndarray, x: np.ndarray) -> np.ndarray:
         """a<t> = tanh(Wax x + Waa a<t-1> + b) for a batch: a (B, n_a), x (B,) indices (-1 = zero input)."""
@@ -160,7 +165,57 @@ def capitalise(name: str) -> str:
     return name[:1].upper() + name[1:]
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp", "reassoc"}, error_model="numpy")
+_JIT = dict(cache=True, nogil=True, error_model="numpy")  # numpy error model: no hidden branches, loops vectorise
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93145751953125e-1  # ln 2 split in two (Cody-Waite) so k * ln2 is exact in the high part
+_LN2_LO = 1.42860682030941723212e-6
+
+
+@numba.njit(**_JIT)
+def _exp_into(x, out, kbits):
+    """out[i] = exp(x[i]) for float64 arrays, branch-free so LLVM vectorises it (libm's exp is a scalar call).
+
+    exp(x) = 2^k * exp(r), k = round(x / ln 2), |r| <= ln2 / 2; exp(r) by its Taylor series to r^13 (error below
+    2e-16 relative), 2^k assembled from its bits. Inputs are clamped to [-708, 709] (exp(-708) ~ 3e-308).
+    """
+    n = x.shape[0]
+    for i in range(n):
+        v = min(max(x[i], -708.0), 709.0)
+        k = np.floor(v * _LOG2E + 0.5)
+        r = (v - k * _LN2_HI) - k * _LN2_LO
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        out[i] = p * r + 1.0
+        kbits[i] = (np.int64(k) + 1023) << 52
+    scale = kbits.view(np.float64)
+    for i in range(n):
+        out[i] *= scale[i]
+
+
+@numba.njit(**_JIT)
+def _tanh_into(z, out, tmp, kbits):
+    """out = tanh(z) via exp(-2|z|): tanh = sign(z) (1 - t) / (1 + t); vectorised like _exp_into."""
+    n = z.shape[0]
+    for i in range(n):
+        tmp[i] = -2.0 * abs(z[i])
+    _exp_into(tmp, tmp, kbits)
+    for i in range(n):
+        t = (1.0 - tmp[i]) / (1.0 + tmp[i])
+        out[i] = t if z[i] >= 0.0 else -t
+
+
+@numba.njit(**_JIT)
 def _sample_rows(WaxTb, WaaT, WyaT, by, a0, prev, U, temperature, min_steps, chars, ll, done_at):
     """Sample each row's name one character at a time (compiled: no per-step Python or temporaries).
 
@@ -173,8 +228,11 @@ def _sample_rows(WaxTb, WaaT, WyaT, by, a0, prev, U, temperature, min_steps, cha
     n_a, V = WaaT.shape[0], WyaT.shape[1]
     a = np.empty(n_a)
     z = np.empty(n_a)
+    tmp = np.empty(max(n_a, V))
+    kbits = np.empty(max(n_a, V), dtype=np.int64)
     logits = np.empty(V)
     w = np.empty(V)
+    e = np.empty(V)
     for r in range(B):
         a[:] = a0
         x = prev
@@ -186,8 +244,7 @@ def _sample_rows(WaxTb, WaaT, WyaT, by, a0, prev, U, temperature, min_steps, cha
                 ak = a[k]
                 for j in range(n_a):
                     z[j] += ak * WaaT[k, j]
-            for j in range(n_a):
-                a[j] = math.tanh(z[j])
+            _tanh_into(z, a, tmp[:n_a], kbits[:n_a])
             for v in range(V):  # logits = Wya a + by
                 logits[v] = by[v]
             for k in range(n_a):
@@ -195,17 +252,23 @@ def _sample_rows(WaxTb, WaaT, WyaT, by, a0, prev, U, temperature, min_steps, cha
                 for v in range(V):
                     logits[v] += ak * WyaT[k, v]
             m = logits.max()
+            for v in range(V):
+                e[v] = logits[v] - m
+            _exp_into(e, w, kbits[:V])
             s = 0.0
             for v in range(V):
-                s += math.exp(logits[v] - m)
+                s += w[v]
             lse = m + math.log(s)  # log of the softmax normaliser
             if temperature == 0.0:
                 ix = int(np.argmax(logits))
             else:
+                if temperature != 1.0:  # tempered weights; (logits - m) <= 0: tiny T underflows, never overflows
+                    for v in range(V):
+                        e[v] = (logits[v] - m) / temperature
+                    _exp_into(e, w, kbits[:V])
                 tot = 0.0
                 last = 0
-                for v in range(V):  # tempered weights; (logits - m) <= 0, so tiny T underflows, never overflows
-                    w[v] = math.exp((logits[v] - m) / temperature)
+                for v in range(V):
                     tot += w[v]
                     if w[v] > 0.0:
                         last = v
