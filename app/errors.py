@@ -35,6 +35,7 @@ class ServiceUnavailable(Exception):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    414: {"model": ErrorResponse, "description": "The query string is longer than 64 KiB"},
     422: {"model": ErrorResponse, "description": "A parameter is out of range, of the wrong type, or has characters outside the vocabulary"},
     503: {"model": ErrorResponse, "description": "The model is not loaded, or the service is saturated (see Retry-After)"},
 }

@@ -26,7 +26,7 @@ CHARS_GENERATED = Counter("poem_characters_generated_total", "Poem characters ge
 MODEL_LOAD_SECONDS = Gauge("model_load_seconds", "Time to load each model at startup", ["model"], multiprocess_mode="max")
 
 access_log = logging.getLogger("app.access")
-MAX_QUERY_BYTES = 16 * 1024  # every valid request fits (a 2,000-character prompt is at most 6,000 bytes encoded)
+MAX_QUERY_BYTES = 64 * 1024  # every schema-valid request fits (2,000 characters percent-encoded: at most 24,000 bytes)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # accept a caller's id only if it is safe to log and echo
 
 
