@@ -8,6 +8,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 class ParamDetail(BaseModel):
@@ -53,6 +54,12 @@ def _describe_validation(err: dict[str, Any]) -> ParamDetail:
     if bounds and "than" not in message:
         message += f" (bounds: {bounds})"
     return ParamDetail(param=param, message=message)
+
+
+async def http_error_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """404, 405 and other framework errors in the same shape as ours."""
+    body = ErrorResponse(error=str(exc.detail), detail=[])
+    return JSONResponse(status_code=exc.status_code, content=body.model_dump(), headers=getattr(exc, "headers", None))
 
 
 async def validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import errors
 from app.api.deps import GenerationSlots
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.slots = {kind: GenerationSlots(settings.max_concurrent_generations, settings.queue_timeout_s)
                        for kind in ("names", "poem")}
     app.add_exception_handler(RequestValidationError, errors.validation_handler)
+    app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
     app.add_exception_handler(errors.ParamError, errors.param_error_handler)
     app.add_exception_handler(errors.ServiceUnavailable, errors.unavailable_handler)
     app.add_middleware(ObservabilityMiddleware)

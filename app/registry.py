@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from app.settings import Settings
 from model_core import names_artifact
 from model_core.artifacts import ArtifactError, read_json, resolve_inside
@@ -72,10 +74,11 @@ def load_registry(settings: Settings) -> Registry:
         started = time.perf_counter()
         try:
             model, meta = load_names_model(settings, model_id)
-        except (ArtifactError, OSError, ValueError) as exc:
+        except (ArtifactError, OSError, ValueError, KeyError, ImportError) as exc:
             reg.errors[f"names:{model_id}"] = str(exc)
             log.error("names model %r unavailable: %s", model_id, exc)
             continue
+        model.sample(2, np.random.default_rng(0))  # compile/load the sampler now, not during the first request
         reg.names[model_id] = LoadedNames(model, meta)
         reg.load_seconds[f"names:{model_id}"] = time.perf_counter() - started
     load_poem(settings, reg)
@@ -93,7 +96,7 @@ def load_poem(settings: Settings, reg: Registry) -> None:
         else:
             resolve_inside(settings.artifact_dir, f"{settings.poem_model}.json")
             reg.poem, reg.poem_meta = poem_artifact.load(settings.artifact_dir, settings.poem_model)
-    except (ArtifactError, OSError, ValueError, KeyError) as exc:
+    except (ArtifactError, OSError, ValueError, KeyError, ImportError) as exc:
         reg.errors["poem"] = str(exc)
         log.error("poem model unavailable: %s", exc)
         return

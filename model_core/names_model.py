@@ -107,7 +107,7 @@ class NamesModel:
         rate = 0.8  # expected acceptance; re-estimated after every batch so batches stay just big enough
         while len(accepted) < count and attempts < max_attempts:
             need = count - len(accepted)
-            batch = min(max_attempts - attempts, MAX_BATCH, int(need / rate * 1.1) + 8)
+            batch = 1 if temperature == 0 else min(max_attempts - attempts, MAX_BATCH, int(need / rate * 1.1) + 8)
             attempts += batch
             before = len(accepted)
             for suffix, ll in self._sample_batch(batch, rng, temperature, a0, prev, len(prefix_ix), min_length, max_length):
@@ -119,6 +119,8 @@ class NamesModel:
                 if len(accepted) == count:
                     break
             rate = max((len(accepted) - before) / batch, 0.01)
+            if temperature == 0:
+                break  # greedy decoding has exactly one outcome: more attempts cannot find anything new
         return SampleResult(accepted, attempts, exhausted=len(accepted) < count)
 
     def _sample_batch(self, batch, rng, temperature, a0, prev, prefix_len, min_length, max_length):

@@ -83,8 +83,8 @@ def draw(logp: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
     """One index from log-probabilities: argmax at temperature 0, else inverse CDF on renormalised float64 weights."""
     if temperature == 0:
         return int(np.argmax(logp))
-    z = np.asarray(logp, dtype=np.float64) / temperature  # logp <= 0: a tiny temperature underflows to -inf, never overflows
-    z = z - z.max()
+    logp = np.asarray(logp, dtype=np.float64)
+    z = (logp - logp.max()) / temperature  # <= 0 before dividing: any tiny T only underflows toward -inf (max stays 0)
     cdf = np.cumsum(np.exp(z))
     u = rng.random() * cdf[-1]  # scaling by the total renormalises exactly
     return int(min(np.searchsorted(cdf, u, side="right"), len(cdf) - 1))

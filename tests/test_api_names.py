@@ -137,3 +137,16 @@ def test_broken_default_model_gives_503_on_names_only(artifact_copy):
         assert c.get("/healthz").status_code == 200
         ready = c.get("/readyz")
         assert ready.status_code == 503 and "sha256" in json.dumps(ready.json())
+
+
+def test_framework_errors_share_the_error_shape(client):
+    r = client.get("/nope")
+    assert r.status_code == 404 and r.json() == {"error": "Not Found", "detail": []}
+    r = client.post("/names")
+    assert r.status_code == 405 and r.json()["error"] == "Method Not Allowed"
+    assert client.head("/healthz").status_code == 200 and client.head("/readyz").status_code == 200
+
+
+def test_greedy_names_stop_after_one_batch(client):
+    body = client.get("/names", params={"count": 100, "temperature": 0, "seed": 1}).json()
+    assert len(body["names"]) == 1 and body["attempts"] == 1 and not body["complete"]

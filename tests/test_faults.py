@@ -159,3 +159,20 @@ def test_health_stays_fast_during_heavy_generation():
     finally:
         proc.terminate()
         proc.communicate(timeout=60)
+
+
+def test_clients_hanging_up_early_do_not_leak_generation_slots():
+    """Streams abandoned before or just after the headers must give their slot back at once."""
+    proc, base = start_server()
+    try:
+        for i in range(12):  # more than the 4 poem slots
+            with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1]))) as s:
+                s.sendall(f"GET /poem/stream?length=500&seed={i} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                if i % 2:
+                    s.recv(64)  # half of them hang up after the first bytes, half at once
+        time.sleep(1.0)
+        r = httpx.get(base + "/poem", params={"length": 5, "seed": 1}, timeout=30)
+        assert r.status_code == 200, r.text
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)

@@ -87,3 +87,8 @@ def test_draw_follows_probabilities():
     np.testing.assert_allclose(counts / 8000, [0.5, 0.25, 0.125, 0.125], atol=0.02)
     assert {draw(logp, t, np.random.default_rng(1)) for t in (1e-300, 1e-12)} == {0}
     assert draw(np.array([-np.inf, 0.0]), 1.0, rng) == 1
+
+
+def test_subnormal_temperature_is_greedy(engine):
+    assert gen(engine, "when", 30, seed=1, temperature=1e-310) == gen(engine, "when", 30, seed=1, temperature=0.0)
+    assert gen(engine, "when", 30, seed=1, temperature=5e-324, mode="stateful") == gen(engine, "when", 30, temperature=0.0, mode="stateful")

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from app.api.deps import SEED_MAX, RegistryDep, SettingsDep, PoemSlotsDep, choose_seed
+from app.api.deps import SEED_MAX, Lease, PoemSlotsDep, RegistryDep, SettingsDep, choose_seed
 from app.errors import ERROR_RESPONSES, ParamError, ServiceUnavailable
 from app.observability import CHARS_GENERATED
 from app.registry import Registry
@@ -60,7 +60,9 @@ def _prompt(engine: PoemEngine, prompt: str) -> str:
         raise ParamError("prompt", f"characters outside the vocabulary: {shown}; allowed: {describe(exc.allowed)} (case-insensitive)") from exc
 
 
-def _check_length(settings, length: int) -> None:
+def _check_length(settings, length: int, prompt: str) -> None:
+    if len(prompt) > settings.max_prompt_length:
+        raise ParamError("prompt", f"prompt has {len(prompt)} characters; at most {settings.max_prompt_length} are allowed")
     if length > settings.max_poem_length:
         raise ParamError("length", f"length must be between 1 and {settings.max_poem_length} (got {length})")
 
@@ -70,7 +72,7 @@ def get_poem(reg: RegistryDep, settings: SettingsDep, slots: PoemSlotsDep, promp
              temperature: Temperature = 1.0, seed: Seed = None, mode: ModeParam = Mode.window) -> PoemResponse:
     engine = _engine(reg)
     text = _prompt(engine, prompt)
-    _check_length(settings, length)
+    _check_length(settings, length, prompt)
     seed = choose_seed(seed)
     with slots.slot():
         chars = engine.generate(text, length, np.random.default_rng(seed), temperature, mode.value)
@@ -90,6 +92,25 @@ def _with_deadline(chars: Iterator[str], seconds: float) -> Iterator[str]:
         yield ch
 
 
+class LeasedStreamingResponse(StreamingResponse):
+    """A stream that gives its generation slot back when the response ends, however it ends (finished, client gone
+    before or during the stream, cancelled), and stops the generator."""
+
+    def __init__(self, content, lease: Lease, **kwargs):
+        super().__init__(content, **kwargs)
+        self._lease, self._generator = lease, content
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._lease.release()
+            try:
+                self._generator.close()  # no more characters for a client that has gone
+            except ValueError:
+                pass  # a worker thread is inside it right now; it ends at its next step
+
+
 def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
@@ -101,7 +122,7 @@ def stream_poem(reg: RegistryDep, settings: SettingsDep, slots: PoemSlotsDep, pr
                 temperature: Temperature = 1.0, seed: Seed = None, mode: ModeParam = Mode.window) -> StreamingResponse:
     engine = _engine(reg)
     text = _prompt(engine, prompt)
-    _check_length(settings, length)
+    _check_length(settings, length, prompt)
     seed = choose_seed(seed)
     model_id = reg.poem_meta.get("id", "poem")
 
@@ -127,5 +148,5 @@ def stream_poem(reg: RegistryDep, settings: SettingsDep, slots: PoemSlotsDep, pr
         finally:
             lease.release()
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return LeasedStreamingResponse(events(), lease, media_type="text/event-stream",
+                                   headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
