@@ -10,28 +10,36 @@ export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export NUMBA_NUM_THREADS ?= 1
 
-.PHONY: install run test bench load lock clean
+.PHONY: install install-dev run test bench load lock clean
 
-$(VENV)/.installed: requirements.lock pyproject.toml
+# `make run` needs only the service's locked dependencies (requirements-serve.lock, ~350 MB); `make test` adds the
+# training and test tools (requirements.lock: Keras, JAX, Schemathesis, ...) to the same .venv.
+$(VENV)/.serve: requirements-serve.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet -r requirements-serve.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
-install: $(VENV)/.installed
+$(VENV)/.dev: $(VENV)/.serve requirements.lock
+	$(PY) -m pip install --quiet -r requirements.lock
+	touch $@
+
+install: $(VENV)/.serve
+
+install-dev: $(VENV)/.dev
 
 run: install  ## serve the committed models on 0.0.0.0:$(PORT)
 	PORT=$(PORT) WORKERS=$(WORKERS) $(PY) -m app
 
-test: install  ## the whole test suite (bounded: no full training)
+test: install-dev  ## the whole test suite (bounded: no full training)
 	$(PY) -m pytest -q
 
-bench: install  ## speed and quality figures, printed as one table
+bench: install-dev  ## speed and quality figures, printed as one table
 	$(PY) -m bench.run_all
 
-load: install  ## load + soak test against the real server (32 clients, 180 s)
+load: install-dev  ## load + soak test against the real server (32 clients, 180 s)
 	$(PY) scripts/load_test.py --clients 32 --duration 180
 
 lock:  ## re-resolve requirements*.lock from pyproject.toml (needs a package index)
