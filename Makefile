@@ -17,7 +17,6 @@ export NUMBA_NUM_THREADS ?= 1
 $(VENV)/.serve: requirements-serve.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-serve.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@

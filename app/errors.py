@@ -42,17 +42,32 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _describe_validation(err: dict[str, Any]) -> ParamDetail:
+def _allowed(request: Request) -> dict[str, str]:
+    """'allowed: …' per query parameter of the matched route, from its declared bounds, so every message states
+    the whole range and not only the bound that was crossed."""
+    out: dict[str, str] = {}
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    for field in getattr(dependant, "query_params", []):
+        meta = field.field_info.metadata
+        lo = next((m.ge for m in meta if hasattr(m, "ge")), None)
+        hi = next((m.le for m in meta if hasattr(m, "le")), None)
+        longest = next((m.max_length for m in meta if hasattr(m, "max_length")), None)
+        if lo is not None and hi is not None:
+            out[field.alias] = f"allowed: {lo} to {hi}"
+        elif longest is not None:
+            out[field.alias] = f"allowed: at most {longest} characters"
+    return out
+
+
+def _describe_validation(err: dict[str, Any], allowed: dict[str, str]) -> ParamDetail:
     loc = [str(part) for part in err.get("loc", ()) if part not in ("query", "path", "body", "header")]
     param = ".".join(loc) or "request"
     message = err.get("msg", "invalid value")
-    ctx = err.get("ctx") or {}
-    bounds = {k: ctx[k] for k in ("ge", "gt", "le", "lt", "max_length", "min_length") if k in ctx}
     if "input" in err and err.get("type") != "missing":
         shown = repr(err["input"])
         message = f"{message} (got {shown[:60]}{'…' if len(shown) > 60 else ''})"
-    if bounds and "than" not in message:
-        message += f" (bounds: {bounds})"
+    if param in allowed:
+        message += f"; {allowed[param]}"
     return ParamDetail(param=param, message=message)
 
 
@@ -63,7 +78,8 @@ async def http_error_handler(request: Request, exc: StarletteHTTPException) -> J
 
 
 async def validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
-    details = [_describe_validation(e) for e in exc.errors()]
+    allowed = _allowed(request)
+    details = [_describe_validation(e, allowed) for e in exc.errors()]
     body = ErrorResponse(error="invalid request parameters", detail=details)
     return JSONResponse(status_code=422, content=body.model_dump())
 

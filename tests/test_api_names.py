@@ -100,7 +100,9 @@ def test_bad_input_is_422_naming_the_parameter(client, params, param):
 
 def test_422_message_names_range_and_characters(client):
     msg = client.get("/names", params={"count": 500}).json()["detail"][0]["message"]
-    assert "100" in msg
+    assert "allowed: 1 to 100" in msg
+    assert "allowed: 1 to 100" in client.get("/names", params={"count": 0}).json()["detail"][0]["message"]
+    assert "allowed: 0 to 4294967295" in client.get("/names", params={"seed": "x"}).json()["detail"][0]["message"]
     msg = client.get("/names", params={"prefix": "ab7"}).json()["detail"][0]["message"]
     assert "'7'" in msg and "a-z" in msg
 
