@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import time
 from enum import Enum
+from dataclasses import dataclass
 from typing import Annotated, Iterator
 
 import numpy as np
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -60,26 +61,48 @@ def _prompt(engine: PoemEngine, prompt: str) -> str:
         raise ParamError("prompt", f"characters outside the vocabulary: {shown}; allowed: {describe(exc.allowed)} (case-insensitive)") from exc
 
 
-def _check_length(settings, length: int, prompt: str) -> None:
+@dataclass(frozen=True)
+class PoemRequest:
+    """A validated poem request (the same parameters and checks for /poem and /poem/stream)."""
+
+    engine: PoemEngine
+    prompt: str  # lower-cased, inside the vocabulary
+    length: int
+    temperature: float
+    seed: int
+    mode: Mode
+    model: str
+    timeout_s: float
+
+    def characters(self) -> Iterator[str]:
+        """The continuation, one character at a time, from this request's own Generator, under the time limit."""
+        chars = self.engine.generate(self.prompt, self.length, np.random.default_rng(self.seed), self.temperature,
+                                     self.mode.value)
+        return _with_deadline(chars, self.timeout_s)
+
+
+def poem_request(reg: RegistryDep, settings: SettingsDep, prompt: Prompt = "", length: Length = 400,
+                 temperature: Temperature = 1.0, seed: Seed = None, mode: ModeParam = Mode.window) -> PoemRequest:
+    engine = _engine(reg)
+    text = _prompt(engine, prompt)
     if len(prompt) > settings.max_prompt_length:
         raise ParamError("prompt", f"prompt has {len(prompt)} characters; at most {settings.max_prompt_length} are allowed")
     if length > settings.max_poem_length:
         raise ParamError("length", f"length must be between 1 and {settings.max_poem_length} (got {length})")
+    return PoemRequest(engine, text, length, temperature, choose_seed(seed), mode, reg.poem_meta.get("id", "poem"),
+                       settings.generation_timeout_s)
+
+
+PoemRequestDep = Annotated[PoemRequest, Depends(poem_request)]
 
 
 @router.get("/poem", response_model=PoemResponse, summary="Continue a line in the style of Shakespeare's Sonnets")
-def get_poem(reg: RegistryDep, settings: SettingsDep, slots: PoemSlotsDep, prompt: Prompt = "", length: Length = 400,
-             temperature: Temperature = 1.0, seed: Seed = None, mode: ModeParam = Mode.window) -> PoemResponse:
-    engine = _engine(reg)
-    text = _prompt(engine, prompt)
-    _check_length(settings, length, prompt)
-    seed = choose_seed(seed)
+def get_poem(req: PoemRequestDep, slots: PoemSlotsDep) -> PoemResponse:
     with slots.slot():
-        chars = engine.generate(text, length, np.random.default_rng(seed), temperature, mode.value)
-        continuation = "".join(_with_deadline(chars, settings.generation_timeout_s))
-    CHARS_GENERATED.labels(mode.value).inc(len(continuation))
-    return PoemResponse(prompt=text, continuation=continuation, poem=text + continuation, seed=seed, mode=mode,
-                        temperature=temperature, model=reg.poem_meta.get("id", "poem"))
+        continuation = "".join(req.characters())
+    CHARS_GENERATED.labels(req.mode.value).inc(len(continuation))
+    return PoemResponse(prompt=req.prompt, continuation=continuation, poem=req.prompt + continuation, seed=req.seed,
+                        mode=req.mode, temperature=req.temperature, model=req.model)
 
 
 def _with_deadline(chars: Iterator[str], seconds: float) -> Iterator[str]:
@@ -118,15 +141,9 @@ def _sse(event: str, data: dict) -> str:
 @router.get("/poem/stream", summary="The same poem, streamed as Server-Sent Events",
             response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}, "description": "`event: char` per character (data: {\"c\": ...}), then `event: done` with the seed and totals"}})
-def stream_poem(reg: RegistryDep, settings: SettingsDep, slots: PoemSlotsDep, prompt: Prompt = "", length: Length = 400,
-                temperature: Temperature = 1.0, seed: Seed = None, mode: ModeParam = Mode.window) -> StreamingResponse:
-    engine = _engine(reg)
-    text = _prompt(engine, prompt)
-    _check_length(settings, length, prompt)
-    seed = choose_seed(seed)
-    model_id = reg.poem_meta.get("id", "poem")
-
+def stream_poem(req: PoemRequestDep, slots: PoemSlotsDep) -> StreamingResponse:
     lease = slots.lease()  # taken before the response starts, so a saturated server can still answer 503
+    text, seed, mode, model_id, temperature = req.prompt, req.seed, req.mode, req.model, req.temperature
 
     def events() -> Iterator[str]:
         # A sync generator: Starlette runs each step in a worker thread, and stops pulling (so stops generating)
@@ -134,8 +151,7 @@ def stream_poem(reg: RegistryDep, settings: SettingsDep, slots: PoemSlotsDep, pr
         try:
             out = []
             yield _sse("start", {"prompt": text, "seed": seed, "mode": mode.value, "model": model_id})
-            chars = engine.generate(text, length, np.random.default_rng(seed), temperature, mode.value)
-            for ch in _with_deadline(chars, settings.generation_timeout_s):
+            for ch in req.characters():
                 out.append(ch)
                 CHARS_GENERATED.labels(mode.value).inc()
                 yield _sse("char", {"c": ch})
