@@ -24,13 +24,14 @@ class Readiness(BaseModel):
     models: dict[str, str]  # model -> "loaded" or the reason it is not
 
 
-@router.api_route("/healthz", methods=["GET", "HEAD"], response_model=Health, summary="The process is alive")
+@router.head("/healthz", include_in_schema=False)  # for monitors and load balancers that probe with HEAD
+@router.get("/healthz", response_model=Health, summary="The process is alive")
 async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.api_route("/readyz", methods=["GET", "HEAD"], response_model=Readiness, responses={503: {"model": Readiness}},
-                  summary="All models are loaded")
+@router.head("/readyz", include_in_schema=False)
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}}, summary="All models are loaded")
 async def readyz(reg: RegistryDep):
     models = {f"names:{k}": "loaded" for k in reg.names}
     if reg.poem is not None:
