@@ -7,6 +7,7 @@ not sum to exactly 1 can never break sampling.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import math
@@ -33,6 +34,40 @@ class SampleResult:
     names: list[SampledName]
     attempts: int  # candidate names drawn (accepted or rejected)
     exhausted: bool  # True when the attempt budget ran out before `count` names were found
+
+
+def rejection_sample(count: int, draw_batch: Callable[[int], Iterable[tuple[str, float]]], *, prefix: str,
+                     prefix_ll: float, known: frozenset[str], exclude_known: bool, unique: bool,
+                     max_attempts: int, greedy: bool) -> SampleResult:
+    """The rejection loop shared by every names model: batches of candidates until `count` are accepted.
+
+    `draw_batch(batch)` runs `batch` attempts and yields (suffix, suffix log-likelihood) for the candidates that met
+    the length constraints; here they are filtered (unique, exclude_known) and counted against `max_attempts`, which
+    bounds the work of any request. Batches are sized from the acceptance rate seen so far, so a constrained request
+    draws just enough candidates instead of one at a time. Greedy decoding (temperature 0) has exactly one outcome,
+    so it stops after a single attempt.
+    """
+    accepted: list[SampledName] = []
+    seen: set[str] = set()
+    attempts = 0
+    rate = 0.8  # expected acceptance; re-estimated after every batch so batches stay just big enough
+    while len(accepted) < count and attempts < max_attempts:
+        need = count - len(accepted)
+        batch = 1 if greedy else min(max_attempts - attempts, MAX_BATCH, int(need / rate * 1.1) + 8)
+        attempts += batch
+        before = len(accepted)
+        for suffix, ll in draw_batch(batch):
+            name = prefix + suffix
+            if (exclude_known and name in known) or (unique and name in seen):
+                continue
+            seen.add(name)
+            accepted.append(SampledName(name, prefix_ll + ll))
+            if len(accepted) == count:
+                break
+        rate = max((len(accepted) - before) / batch, 0.01)
+        if greedy:
+            break  # more attempts cannot find anything new
+    return SampleResult(accepted, attempts, exhausted=len(accepted) < count)
 
 
 @dataclass
@@ -101,27 +136,11 @@ class NamesModel:
             prefix_ll += float(self._log_probs(a0)[0, c])
             prev = int(c)
 
-        accepted: list[SampledName] = []
-        seen: set[str] = set()
-        attempts = 0
-        rate = 0.8  # expected acceptance; re-estimated after every batch so batches stay just big enough
-        while len(accepted) < count and attempts < max_attempts:
-            need = count - len(accepted)
-            batch = 1 if temperature == 0 else min(max_attempts - attempts, MAX_BATCH, int(need / rate * 1.1) + 8)
-            attempts += batch
-            before = len(accepted)
-            for suffix, ll in self._sample_batch(batch, rng, temperature, a0, prev, len(prefix_ix), min_length, max_length):
-                name = prefix + suffix
-                if (exclude_known and name in self.known) or (unique and name in seen):
-                    continue
-                seen.add(name)
-                accepted.append(SampledName(name, prefix_ll + ll))
-                if len(accepted) == count:
-                    break
-            rate = max((len(accepted) - before) / batch, 0.01)
-            if temperature == 0:
-                break  # greedy decoding has exactly one outcome: more attempts cannot find anything new
-        return SampleResult(accepted, attempts, exhausted=len(accepted) < count)
+        return rejection_sample(
+            count,
+            lambda batch: self._sample_batch(batch, rng, temperature, a0, prev, len(prefix_ix), min_length, max_length),
+            prefix=prefix, prefix_ll=prefix_ll, known=self.known, exclude_known=exclude_known, unique=unique,
+            max_attempts=max_attempts, greedy=temperature == 0)
 
     def _sample_batch(self, batch, rng, temperature, a0, prev, prefix_len, min_length, max_length):
         """Yield (suffix, suffix log-likelihood) of the candidates in one batch that meet the lengths."""
