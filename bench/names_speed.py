@@ -22,23 +22,30 @@ def sampler_rows() -> list[dict]:
     model, _ = names_artifact.load(os.path.join(REPO, "artifacts"), "dinos")
     params = {k: v.copy() for k, v in model.params.arrays().items()}
     c2i = model.vocab.char_to_ix
-    n_nb = 1000  # the notebook loop is slow: time 1,000 names and scale
-    t = time.perf_counter()
-    for seed in range(n_nb):
-        notebook.sample(params, c2i, seed)
-    nb_rate = n_nb / (time.perf_counter() - t)
+    n_nb = 1000  # the notebook loop is slow: time 1,000 names per round
+
+    def nb_rate() -> float:
+        t = time.perf_counter()
+        for seed in range(n_nb):
+            notebook.sample(params, c2i, seed)
+        return n_nb / (time.perf_counter() - t)
 
     def rate(**kw) -> float:
         t = time.perf_counter()
         res = model.sample(N_NAMES, np.random.default_rng(0), unique=False, max_attempts=10 * N_NAMES, **kw)
         return len(res.names) / (time.perf_counter() - t)
 
-    rate(max_length=50)  # warm-up
-    free = rate(max_length=50)
-    constrained = rate(prefix="a", min_length=6, max_length=12)
+    rate(max_length=50)  # warm-up (compiles or loads the kernel)
+    # Rounds interleave baseline and candidate so a burst of load on the shared machine hits both; medians of 3.
+    nb, free, constrained = [], [], []
+    for _ in range(3):
+        nb.append(nb_rate())
+        free.append(rate(max_length=50))
+        constrained.append(rate(prefix="a", min_length=6, max_length=12))
+    nb_rate_, free, constrained = (float(np.median(v)) for v in (nb, free, constrained))
     return [
-        {"figure": "names/s, 10,000 names", "value": f"{free:,.0f}", "baseline": f"notebook sample() {nb_rate:,.0f}",
-         "ratio": f"{free / nb_rate:.0f}x", "target": ">= 50x"},
+        {"figure": "names/s, 10,000 names, median of 3", "value": f"{free:,.0f}", "baseline": f"notebook sample() {nb_rate_:,.0f}",
+         "ratio": f"{free / nb_rate_:.0f}x", "target": ">= 50x"},
         {"figure": "names/s with prefix+lengths", "value": f"{constrained:,.0f}", "baseline": f"unconstrained {free:,.0f}",
          "ratio": f"{constrained / free:.2f}x", "target": "close to 1x"},
     ]
