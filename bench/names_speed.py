@@ -30,10 +30,12 @@ def sampler_rows() -> list[dict]:
             notebook.sample(params, c2i, seed)
         return n_nb / (time.perf_counter() - t)
 
-    def rate(**kw) -> float:
+    def rate(**kw) -> tuple[float, float]:
+        """(accepted names/s, candidates drawn/s) for one 10,000-name request."""
         t = time.perf_counter()
         res = model.sample(N_NAMES, np.random.default_rng(0), unique=False, max_attempts=10 * N_NAMES, **kw)
-        return len(res.names) / (time.perf_counter() - t)
+        dt = time.perf_counter() - t
+        return len(res.names) / dt, res.attempts / dt
 
     rate(max_length=50)  # warm-up (compiles or loads the kernel)
     # Rounds interleave baseline and candidate so a burst of load on the shared machine hits both; medians of 3.
@@ -42,14 +44,18 @@ def sampler_rows() -> list[dict]:
         nb.append(nb_rate())
         free.append(rate(max_length=50))
         constrained.append(rate(prefix="a", min_length=6, max_length=12))
-    nb_rate_, free, constrained = (float(np.median(v)) for v in (nb, free, constrained))
+    nb_rate_ = float(np.median(nb))
+    free_names, free_cands = np.median(free, axis=0)
+    con_names, con_cands = np.median(constrained, axis=0)
     return [
-        {"figure": "names/s, 10,000 names, median of 3", "value": f"{free:,.0f}", "baseline": f"notebook sample() {nb_rate_:,.0f}",
-         "ratio": f"{free / nb_rate_:.0f}x", "target": ">= 50x"},
-        {"figure": "names/s with prefix+lengths", "value": f"{constrained:,.0f}", "baseline": f"unconstrained {free:,.0f}",
-         "ratio": f"{constrained / free:.2f}x", "target": "close to 1x"},
+        {"figure": "names/s, 10,000 names, median of 3", "value": f"{free_names:,.0f}",
+         "baseline": f"notebook sample() {nb_rate_:,.0f}", "ratio": f"{free_names / nb_rate_:.0f}x", "target": ">= 50x"},
+        {"figure": "names/s with prefix+lengths", "value": f"{con_names:,.0f}",
+         "baseline": f"unconstrained {free_names:,.0f}", "ratio": f"{con_names / free_names:.2f}x", "target": "close to 1x"},
+        {"figure": "candidates/s with prefix+lengths", "value": f"{con_cands:,.0f}",
+         "baseline": f"unconstrained {free_cands:,.0f}", "ratio": f"{con_cands / free_cands:.2f}x",
+         "target": "info: cost per candidate"},
     ]
-
 
 def run() -> list[dict]:
     return sampler_rows()

@@ -56,11 +56,15 @@ def rejection_sample(count: int, draw_batch: Callable[[int], Iterable[tuple[str,
         before = len(accepted)
         for suffix, ll in draw_batch(batch):
             name = prefix + suffix
-            if (exclude_known and name in known) or (unique and name in seen):
+            if exclude_known and name in known:
                 continue
-            seen.add(name)
+            if unique:
+                if name in seen:
+                    continue
+                seen.add(name)
             accepted.append(SampledName(name, prefix_ll + ll))
-            if len(accepted) == count:
+            need -= 1
+            if not need:
                 break
         rate = max((len(accepted) - before) / batch, 0.01)
         if greedy:
@@ -146,7 +150,7 @@ class NamesModel:
         if steps <= 0:
             return []  # the prefix alone is already too long: every candidate is rejected
         uniforms = rng.random((batch, steps))  # every draw's randomness, taken up front from the request's Generator
-        chars = np.zeros((batch, steps), dtype=np.int64)
+        chars = np.zeros((batch, steps), dtype=np.uint8)  # character indices (the vocabulary has < 256)
         ll = np.zeros(batch)
         done_at = np.full(batch, -1)  # step at which a kept candidate drew "\n"; -1 = rejected
         _sample_rows(self._WaxTb, self._WaaT, self._WyaT, self._by, a0[0], int(prev), uniforms, float(temperature),

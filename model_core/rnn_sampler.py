@@ -122,6 +122,10 @@ def _sample_rows(WaxTb, WaaT, WyaT, by, a0, prev, U, temperature, min_steps, cha
     kbits = np.empty(max(n_a, V) * S, dtype=np.int64)
     m = np.empty(S)
     lse = np.empty(S)
+    acc = np.empty(S)  # running sums of the weights
+    target = np.empty(S)
+    last = np.empty(S, dtype=np.int64)  # last character with non-zero weight
+    drawn = np.empty(S, dtype=np.int64)
     row = np.empty(S, dtype=np.int64)  # the candidate each slot is drawing
     t_of = np.zeros(S, dtype=np.int64)  # its step
     x = np.empty(S, dtype=np.int64)  # its previous character (input of the next step)
@@ -167,7 +171,26 @@ def _sample_rows(WaxTb, WaaT, WyaT, by, a0, prev, U, temperature, min_steps, cha
                 for s in range(active):
                     e[v, s] = (logits[v, s] - m[s]) / temperature
             _exp_into(e.reshape(V * S), w.reshape(V * S), kbits[: V * S])
-        # Draw each slot's character, then retire finished rows (descending, so a slot moved down is already done).
+        if temperature != 0.0:
+            # Inverse CDF, vectorised across slots: the drawn index is the number of running sums <= U * total,
+            # capped at the last character with non-zero weight. (The first running sum above the target always
+            # belongs to a character of non-zero weight, so this is the one-row loop's "first v with acc > target".)
+            for s in range(active):
+                acc[s] = 0.0
+                last[s] = 0
+            for v in range(V):
+                for s in range(active):
+                    acc[s] += w[v, s]
+                    last[s] = v if w[v, s] > 0.0 else last[s]
+            for s in range(active):
+                target[s] = U[row[s], t_of[s]] * acc[s]  # renormalised by the row's own total
+                acc[s] = 0.0
+                drawn[s] = 0
+            for v in range(V):
+                for s in range(active):
+                    acc[s] += w[v, s]
+                    drawn[s] += acc[s] <= target[s]
+        # Record each slot's character, then retire finished rows (descending, so a slot moved down is done).
         for s in range(active - 1, -1, -1):
             r = row[s]
             t = t_of[s]
@@ -177,20 +200,7 @@ def _sample_rows(WaxTb, WaaT, WyaT, by, a0, prev, U, temperature, min_steps, cha
                     if logits[v, s] > logits[ix, s]:
                         ix = v
             else:
-                tot = 0.0
-                last = 0
-                for v in range(V):
-                    tot += w[v, s]
-                    if w[v, s] > 0.0:
-                        last = v
-                target = U[r, t] * tot  # renormalised: compare against the running sum of the weights
-                ix = last
-                acc = 0.0
-                for v in range(V):
-                    acc += w[v, s]
-                    if acc > target and w[v, s] > 0.0:
-                        ix = v
-                        break
+                ix = min(drawn[s], last[s])
             total[s] += logits[ix, s] - lse[s]
             chars[r, t] = ix
             if ix != 0 and t + 1 < steps:  # still drawing
