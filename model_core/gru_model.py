@@ -1,4 +1,4 @@
-"""The served GRU names model: batched constrained sampling and scoring in NumPy, plus its artifact format.
+"""The served GRU names model: batched constrained sampling and scoring, plus its artifact format.
 
 Same public interface as `names_model.NamesModel` (attributes `vocab`, `known`; `sample`, `char_log_probs`,
 `score`), so the service can serve either. The model is an equal-weight ensemble of K GRUs (K = 1 is a single
@@ -7,10 +7,15 @@ is the members' average, p(c | prefix) = (1/K) Σ_k p_k(c | prefix), so sampling
 autoregressive. Why: averaging two independently trained GRUs cuts held-out NLL by ~0.02 nats/char on the README
 split, more than any single-model change we tried; it costs K times the compute.
 
-Weights are private float64 read-only copies, so one instance is safely shared by threads; every draw comes from
-the request's own Generator. Artifacts: `<name>.npz` (each model_core.gru parameter stacked over the members,
-(K, ...), plus `known_names`, no pickles) and `<name>.json` (kind "names-gru", vocabulary, sizes, members, recipe,
-provenance); `load` verifies sha256, shapes and finiteness and raises ArtifactError naming the file and problem.
+Sampling and scoring share one stepping loop (`_advance`): float32 BLAS products for the recurrence (the model was
+trained in float32) and gru_sampler's compiled kernels for the gates and for the float64 softmax, draw and
+bookkeeping; scoring forces the characters instead of drawing them, so a sampled name's log-likelihood is its
+score. Why: the float64 NumPy sampler made ~1,000 names/s on one core; this makes ~5,000-6,500 (10,000 names),
+and float32 moves the held-out NLL by ~2e-10 nats/char. Weights are private read-only copies and every buffer
+is allocated per call, so one instance is safely shared by threads; every draw comes from the request's own
+Generator. Artifacts: `<name>.npz` (each model_core.gru parameter stacked over the members, (K, ...), plus
+`known_names`, no pickles) and `<name>.json` (kind "names-gru", vocabulary, sizes, members, recipe, provenance);
+`load` verifies sha256, shapes and finiteness and raises ArtifactError naming the file and problem.
 """
 
 from __future__ import annotations
@@ -22,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from model_core import gru
+from model_core import gru, gru_sampler
 from model_core.artifacts import ArtifactError, read_json, resolve_inside, sha256_file, verify_sha256, write_json
-from model_core.names_model import END, HARD_MAX_LENGTH, MAX_BATCH, SampledName, SampleResult
+from model_core.names_model import END, HARD_MAX_LENGTH, SampleResult, rejection_sample
 from model_core.vocab import Vocab
 
 KIND = "names-gru"
-CHUNK = 4096  # candidate rows stepped together: bounds temporaries to ~CHUNK x 3H floats per step
+CHUNK = 256  # rows stepped together: throughput is flat from 64 to 4096 rows; small chunks let a request stop early
 
 
 @dataclass(eq=False)
@@ -45,49 +50,63 @@ class GRUNamesModel:
         self.params = p
         self.size = len(self.members)  # K
         self.start = p["Wy"].shape[2]  # index of the START input (= V)
-        self.hidden = p["Wh"].shape[1]
-        # Input side of every gate for each of the V + 1 input symbols, bias included: (K, V + 1, 3H).
-        self._GX = (p["E"] @ p["Wx"] if "E" in p else p["Wx"]) + p["bx"][:, None, :]
-        self._Wh, self._bh, self._Wy, self._by = p["Wh"], p["bh"][:, None, :], p["Wy"], p["by"][:, None, :]
-        for arr in (*p.values(), self._GX, self._bh, self._by):
+        H = self.hidden = p["Wh"].shape[1]
+        # The recurrent math runs in float32 (as trained); the folding is done in float64, then rounded once.
+        # Input side of every gate for each of the V + 1 input symbols, bx and bh's r, z blocks included: (K, V+1, 3H).
+        gx = (p["E"] @ p["Wx"] if "E" in p else p["Wx"]) + p["bx"][:, None, :]
+        gx[:, :, : 2 * H] += p["bh"][:, None, : 2 * H]
+        self._GX = gx.astype(np.float32)
+        self._bhn = p["bh"][:, 2 * H:].astype(np.float32)  # (K, H): inside r * (gh_n + bh_n), not foldable
+        self._Wh = p["Wh"].astype(np.float32)  # (K, H, 3H)
+        self._Wy = p["Wy"].astype(np.float32)  # (K, H, V)
+        self._by = p["by"].copy()  # (K, V) float64: added to the logits in the float64 softmax
+        # index -> character code, decoded by slicing, not joining: one byte (Latin-1, C fast path) when it fits
+        narrow = max(map(ord, self.vocab.chars)) < 256
+        self._codec = "latin-1" if narrow else "utf-32-le"
+        self._table = np.array([ord(c) for c in self.vocab.chars], dtype=np.uint8 if narrow else "<u4")
+        for arr in (*p.values(), self._GX, self._bhn, self._Wh, self._Wy, self._by, self._table):
             arr.flags.writeable = False  # nothing a request does can modify the loaded model
         self.members = [{k: v[i] for k, v in p.items()} for i in range(self.size)]  # views, read-only too
 
-    # -- the cells -----------------------------------------------------------------------------------------------
-    def _step(self, h: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """h (K, B, H), x (B,) input indices (START = V) -> next hidden states (K, B, H); gru.cell's equations."""
-        H = self.hidden
-        gx = self._GX[:, x]  # (K, B, 3H)
-        gh = h @ self._Wh + self._bh  # one batched product over the members
-        r = gru.sigmoid(gx[..., :H] + gh[..., :H])
-        z = gru.sigmoid(gx[..., H:2 * H] + gh[..., H:2 * H])
-        n = np.tanh(gx[..., 2 * H:] + r * gh[..., 2 * H:])
-        return (1.0 - z) * n + z * h
+    # -- the stepping loop shared by scoring and sampling -----------------------------------------------------------
+    def _advance(self, h, x, b, U, forced, temperature, min_steps, chars, ll, done_at, lp_at) -> int:
+        """Step the b running rows (slots 0..b-1 of h (K, S, H) float32, x (S,), S >= 2) up to U.shape[1] or
+        forced.shape[1] steps, until none is running; returns how many still run (see gru_sampler.draw_step).
 
-    def _log_probs(self, h: np.ndarray) -> np.ndarray:
-        """log of the members' averaged next-character distribution, float64 (B, V), from h (K, B, H)."""
-        lp = gru.log_softmax(h @ self._Wy + self._by)  # (K, B, V)
-        if self.size == 1:
-            return lp[0]
-        m = lp.max(axis=0)
-        return m + np.log(np.exp(lp - m).mean(axis=0))  # log mean_k p_k, overflow-free
+        Per step: gh = h Wh and logits = h Wy as one batched float32 BLAS product each over the members, then the
+        two kernels. Products always cover >= 2 rows: NumPy hands a single row to gemv, which rounds differently
+        from gemm, and a row's bits must not depend on how many rows ran with it (sampled ll == score).
+        """
+        K, S, H = h.shape
+        gh = np.empty((K, S, 3 * H), dtype=np.float32)  # per call: nothing mutable is shared between requests
+        logits = np.empty((K, S, self.start), dtype=np.float32)
+        rows = np.arange(S)  # slot -> row of the per-row arrays
+        for t in range(max(U.shape[1], forced.shape[1])):
+            n = max(b, 2)
+            np.matmul(h[:, :n], self._Wh, out=gh[:, :n])
+            gru_sampler.gru_gates(self._GX, self._bhn, x, gh, h, b)
+            np.matmul(h[:, :n], self._Wy, out=logits[:, :n])
+            b = gru_sampler.draw_step(logits, self._by, b, t, U, forced, temperature, min_steps, rows, x, h, chars,
+                                      ll, done_at, lp_at)
+            if not b:
+                break
+        return b
 
-    def _run(self, ix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Feed START then `ix` from a zero state: (states after each input (n+1, K, H), log p of each next char)."""
-        h = np.zeros((self.size, 1, self.hidden))
-        states, logps = [], []
-        for x in [self.start, *ix.tolist()]:
-            h = self._step(h, np.array([x]))
-            states.append(h[:, 0])
-            logps.append(self._log_probs(h)[0])
-        return np.array(states), np.array(logps)
+    def _forced(self, ix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Feed START then ix[:-1] from a zero state, scoring each ix[t]: (log p of each (n,), final h (K, H), ll)."""
+        n = len(ix)
+        h = np.zeros((self.size, 2, self.hidden), dtype=np.float32)  # slot 1 is padding (see _advance)
+        x = np.full(2, self.start)
+        ll, lp_at = np.zeros(1), np.zeros((1, n))
+        chars, done_at = np.zeros((1, n), dtype=np.int32), np.zeros(1, dtype=np.int64)
+        self._advance(h, x, 1, _NO_U, ix[None, :], 1.0, 0, chars, ll, done_at, lp_at)
+        return lp_at[0], h[:, 0].copy(), ll
 
     # -- scoring -------------------------------------------------------------------------------------------------
     def char_log_probs(self, name: str) -> np.ndarray:
         """log p of each character of `name` and of the final "\\n", from a zero hidden state (lower-case input)."""
         ix = self.vocab.encode(name, "name")
-        _, logps = self._run(ix)
-        return logps[np.arange(len(ix) + 1), [*ix.tolist(), END]]
+        return self._forced(np.append(ix, END))[0]
 
     def score(self, name: str) -> float:
         return float(self.char_log_probs(name).sum())
@@ -114,80 +133,49 @@ class GRUNamesModel:
         prefix_ix = self.vocab.encode(prefix, "prefix")
         # Run the prefix once from the zero state: its hidden state and log-likelihood seed every candidate.
         if len(prefix_ix):
-            states, logps = self._run(prefix_ix[:-1])
-            h0 = states[-1]
-            prefix_ll = float(logps[np.arange(len(prefix_ix)), prefix_ix].sum())
+            _, h0, ll = self._forced(prefix_ix)
+            prefix_ll, prev = float(ll[0]), int(prefix_ix[-1])
         else:
-            h0, prefix_ll = np.zeros((self.size, self.hidden)), 0.0
-        prev = int(prefix_ix[-1]) if len(prefix_ix) else self.start
+            h0, prefix_ll, prev = np.zeros((self.size, self.hidden), dtype=np.float32), 0.0, self.start
+        temperature = float(temperature)
 
-        accepted: list[SampledName] = []
-        seen: set[str] = set()
-        attempts = 0
-        rate = 0.8  # expected acceptance; re-estimated after every batch so batches stay just big enough
-        while len(accepted) < count and attempts < max_attempts:
-            need = count - len(accepted)
-            batch = min(max_attempts - attempts, MAX_BATCH, int(need / rate * 1.1) + 8)
-            attempts += batch
-            before = len(accepted)
-            for name_ix, ll in self._sample_batch(batch, rng, temperature, h0, prev, len(prefix_ix), min_length,
-                                                  max_length):
-                name = prefix + self.vocab.decode(name_ix)
-                if (exclude_known and name in self.known) or (unique and name in seen):
-                    continue
-                seen.add(name)
-                accepted.append(SampledName(name, prefix_ll + ll))
-                if len(accepted) == count:
-                    break
-            rate = max((len(accepted) - before) / batch, 0.01)
-        return SampleResult(accepted, attempts, exhausted=len(accepted) < count)
+        def draw_batch(batch: int):
+            return self._sample_batch(batch, rng, temperature, h0, prev, len(prefix_ix), min_length, max_length)
+
+        return rejection_sample(count, draw_batch, prefix=prefix, prefix_ll=prefix_ll, known=self.known,
+                                exclude_known=exclude_known, unique=unique, max_attempts=max_attempts,
+                                greedy=temperature == 0.0)
 
     def _sample_batch(self, batch, rng, temperature, h0, prev, prefix_len, min_length, max_length):
-        """Yield (suffix indices, suffix log-likelihood) of the candidates in one batch that meet the lengths."""
+        """Yield (suffix, suffix log-likelihood) of the candidates in one batch that meet the lengths, in row order.
+
+        All the batch's uniforms are drawn up front, then rows are stepped CHUNK at a time, lazily: when the caller
+        has enough names it stops iterating and the remaining chunks are never computed (row order is kept, so
+        which candidates are accepted does not depend on how long they took).
+        """
         steps = max_length - prefix_len + 1  # characters to draw at most, the final "\n" included
         if steps <= 0:
             return  # the prefix alone is already too long: every candidate is rejected
         uniforms = rng.random((batch, steps))  # every draw's randomness, taken up front from the request's Generator
-        chars = np.zeros((batch, steps), dtype=np.int64)
-        ll = np.zeros(batch)
-        done_at = np.full(batch, -1)  # step at which a kept candidate drew "\n"; -1 = rejected
         for lo in range(0, batch, CHUNK):
-            rows = np.arange(lo, min(lo + CHUNK, batch))
-            self._draw_rows(rows, uniforms, float(temperature), h0, prev, min_length - prefix_len, chars, ll, done_at)
-        for r in np.flatnonzero(done_at >= 0):
-            yield chars[r, : done_at[r]], float(ll[r])
+            U = uniforms[lo: lo + CHUNK]  # (n, steps)
+            n = len(U)
+            h = np.repeat(h0[:, None, :], max(n, 2), axis=1)  # (K, S, H) float32, S >= 2 (see _advance)
+            x = np.full(max(n, 2), prev)
+            chars = np.zeros((n, steps), dtype=np.int32)
+            ll = np.zeros(n)
+            done_at = np.full(n, -1)  # step at which a kept candidate drew "\n"; -1 = rejected
+            self._advance(h, x, n, U, _NO_FORCE, temperature, min_length - prefix_len, chars, ll, done_at, _NO_LP)
+            kept = np.flatnonzero(done_at >= 0)
+            text = self._table[chars[kept]]  # (R, steps) character codes
+            for i, r in enumerate(kept):
+                yield text[i, : done_at[r]].tobytes().decode(self._codec), float(ll[r])
 
-    def _draw_rows(self, rows, U, temperature, h0, prev, min_steps, chars, ll, done_at) -> None:
-        """Step the candidates `rows` together until each draws "\\n" or runs out of steps (all arrays by row).
 
-        Per step: h = GRU(h, x) for every member; log p = log of the members' average softmax; draw from p^(1/T) by
-        inverse CDF on float64 weights renormalised by their total, with the pre-drawn U[r, t] (argmax when T == 0).
-        ll accumulates log p at T = 1.
-        A row ending at step t >= min_steps is kept (done_at[r] = t); one ending sooner or never is rejected.
-        """
-        h = np.repeat(h0[:, None, :], len(rows), axis=1)  # (K, b, H)
-        x = np.full(len(rows), prev)
-        V = self.start
-        for t in range(U.shape[1]):
-            h = self._step(h, x)
-            logp = self._log_probs(h)  # (b, V)
-            if temperature == 0.0:
-                ix = logp.argmax(axis=1)
-            else:
-                m = logp.max(axis=1, keepdims=True)
-                w = np.exp((logp - m) / temperature)  # <= 1: tiny T underflows toward 0, never overflows
-                cdf = np.cumsum(w, axis=1)
-                target = U[rows, t] * cdf[:, -1]  # renormalised: compare against the running total
-                last = V - 1 - np.argmax(w[:, ::-1] > 0, axis=1)  # last character with non-zero weight
-                ix = np.minimum((cdf <= target[:, None]).sum(axis=1), last)
-            ll[rows] += logp[np.arange(len(rows)), ix]
-            chars[rows, t] = ix
-            ended = ix == END
-            done_at[rows[ended & (t >= min_steps)]] = t
-            going = ~ended
-            rows, h, x = rows[going], h[:, going], ix[going]
-            if not len(rows):
-                break
+# Empty stand-ins for the arrays a kernel call does not use (zero rows: nothing can be read or written).
+_NO_U = np.zeros((0, 0))  # no uniforms: scoring forces every character
+_NO_FORCE = np.zeros((0, 0), dtype=np.int64)  # no forced characters: sampling draws them
+_NO_LP = np.zeros((0, 0))  # per-step log p not recorded
 
 
 def save(out_dir: str | Path, name: str, members: list[dict[str, np.ndarray]], vocab: Vocab, known: list[str],
