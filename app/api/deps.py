@@ -16,11 +16,11 @@ from app.settings import Settings
 SEED_MAX = 2**32 - 1  # seeds are 0..2**32-1: exact in every JSON client (JavaScript included)
 
 
-def get_registry(request: Request) -> Registry:
+async def get_registry(request: Request) -> Registry:  # async: runs inline, no threadpool hop
     return request.app.state.registry
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -73,11 +73,11 @@ class Lease:
         self.release()
 
 
-def get_names_slots(request: Request) -> GenerationSlots:
+async def get_names_slots(request: Request) -> GenerationSlots:
     return request.app.state.slots["names"]
 
 
-def get_poem_slots(request: Request) -> GenerationSlots:
+async def get_poem_slots(request: Request) -> GenerationSlots:
     return request.app.state.slots["poem"]
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from app.api.deps import SEED_MAX, RegistryDep, SettingsDep, NamesSlotsDep, choose_seed
 from app.errors import ERROR_RESPONSES, ParamError, ServiceUnavailable
 from app.observability import NAMES_GENERATED
 from app.registry import LoadedNames, Registry
-from model_core.names_model import HARD_MAX_LENGTH, capitalise
+from model_core.names_model import HARD_MAX_LENGTH, SampleResult, capitalise
 from model_core.vocab import describe
 
 router = APIRouter(tags=["names"], responses=ERROR_RESPONSES)
@@ -68,7 +69,7 @@ ModelParam = Annotated[str | None, Query(max_length=64, description="names model
 
 
 @router.get("/names", response_model=NamesResponse, summary="Invent new dinosaur names")
-def get_names(
+async def get_names(
     reg: RegistryDep,
     settings: SettingsDep,
     slots: NamesSlotsDep,
@@ -80,7 +81,9 @@ def get_names(
     prefix: Annotated[str, Query(max_length=HARD_MAX_LENGTH, description="names start with this (letters a-z, case-insensitive, up to 50)", examples=["tyr"])] = "",
     exclude_known: Annotated[bool, Query(description="drop names that are in the training list")] = False,
     model: ModelParam = None,
-) -> NamesResponse:
+) -> Response:
+    """Validation runs inline (cheap); the sampling runs in a worker thread, and the response is serialised once
+    by pydantic-core straight to JSON bytes (a Response skips FastAPI's second, threadpool-bound validation)."""
     model_id, loaded = _names_model(reg, model)
     prefix = _check_chars(loaded, "prefix", prefix)
     if min_length > max_length:
@@ -90,11 +93,16 @@ def get_names(
     if count > settings.max_names_per_request:
         raise ParamError("count", f"count must be between 1 and {settings.max_names_per_request} (got {count})")
     seed = choose_seed(seed)
-    with slots.slot():
-        result = loaded.model.sample(
-            count, np.random.default_rng(seed), temperature=temperature, prefix=prefix, min_length=min_length,
-            max_length=max_length, exclude_known=exclude_known, unique=True, max_attempts=settings.max_name_attempts,
-        )
+
+    def generate() -> SampleResult:
+        with slots.slot():
+            return loaded.model.sample(
+                count, np.random.default_rng(seed), temperature=temperature, prefix=prefix, min_length=min_length,
+                max_length=max_length, exclude_known=exclude_known, unique=True,
+                max_attempts=settings.max_name_attempts,
+            )
+
+    result = await run_in_threadpool(generate)
     names = [
         GeneratedName(name=capitalise(s.name), log_likelihood=s.log_likelihood,
                       nll_per_char=-s.log_likelihood / (len(s.name) + 1), known=s.name in loaded.model.known)
@@ -105,8 +113,9 @@ def get_names(
     if result.exhausted:
         message = (f"found {len(names)} of {count} distinct names meeting the constraints in {result.attempts} attempts; "
                    "relax min_length/max_length/prefix/exclude_known or raise the temperature")
-    return NamesResponse(names=names, seed=seed, model=model_id, requested=count, complete=not result.exhausted,
-                         message=message, attempts=result.attempts)
+    response = NamesResponse(names=names, seed=seed, model=model_id, requested=count, complete=not result.exhausted,
+                             message=message, attempts=result.attempts)
+    return Response(response.model_dump_json(), media_type="application/json")
 
 
 @router.get("/names/score", response_model=ScoreResponse, summary="Score a name under the model")

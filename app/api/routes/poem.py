@@ -81,8 +81,8 @@ class PoemRequest:
         return _with_deadline(chars, self.timeout_s)
 
 
-def poem_request(reg: RegistryDep, settings: SettingsDep, prompt: Prompt = "", length: Length = 400,
-                 temperature: Temperature = 1.0, seed: Seed = None, mode: ModeParam = Mode.window) -> PoemRequest:
+async def poem_request(reg: RegistryDep, settings: SettingsDep, prompt: Prompt = "", length: Length = 400,
+                       temperature: Temperature = 1.0, seed: Seed = None, mode: ModeParam = Mode.window) -> PoemRequest:
     engine = _engine(reg)
     text = _prompt(engine, prompt)
     if len(prompt) > settings.max_prompt_length:
