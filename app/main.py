@@ -23,7 +23,8 @@ from app.settings import Settings, get_settings
 DESCRIPTION = """
 Character-level language models from the *Dinosaur Island* exercise:
 
-* **/names** — new dinosaur names from a NumPy RNN trained on 1,524 real ones.
+* **/names** — new dinosaur names from NumPy models trained on 1,524 real ones: an ensemble of three GRUs (default)
+  or the course's vanilla RNN (`model=dinos`).
 * **/poem** — Shakespeare-like verse continuing your line, from an LSTM trained on the Sonnets.
 
 Every generation takes a `seed`; the same seed and parameters give the same response, always.

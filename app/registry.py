@@ -30,7 +30,7 @@ class LoadedNames:
 @dataclass
 class Registry:
     names: dict[str, LoadedNames] = field(default_factory=dict)
-    default_names: str = "dinos"
+    default_names: str = "dinos-gru"
     poem: Any = None  # the poem engine (model_core.poem_engine.PoemEngine) once loaded
     poem_meta: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # model id -> why it is unavailable

@@ -15,7 +15,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DINO_", env_file=".env", extra="ignore")
 
     artifact_dir: Path = Field(REPO_ROOT / "artifacts", description="directory holding the trained models")
-    names_model: str = Field("dinos", description="default /names model id (<id>.json in artifact_dir)")
+    names_model: str = Field("dinos-gru", description="default /names model id (<id>.json in artifact_dir); \"dinos\" is the notebook recipe")
     poem_model: str = Field("sonnets", description="poem model id: <id>.json in artifact_dir")
     poem_legacy_h5: Path | None = Field(None, description="serve a course Keras-2 .h5 file instead of poem_model")
 

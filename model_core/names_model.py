@@ -51,7 +51,7 @@ def rejection_sample(count: int, draw_batch: Callable[[int], Iterable[tuple[str,
     rate = 1.0  # expected acceptance; re-estimated after every batch so batches stay just big enough
     while len(accepted) < count and attempts < max_attempts:
         need = count - len(accepted)
-        batch = 1 if greedy else min(max_attempts - attempts, MAX_BATCH, int(need / rate * 1.03) + 8)
+        batch = 1 if greedy else min(max_attempts - attempts, MAX_BATCH, int(need / rate * 1.03) + 2)
         attempts += batch
         before = len(accepted)
         for suffix, ll in draw_batch(batch):

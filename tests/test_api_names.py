@@ -23,7 +23,7 @@ def test_names_default(client):
     r = client.get("/names", params={"seed": 42})
     assert r.status_code == 200
     body = r.json()
-    assert body["seed"] == 42 and body["model"] == "dinos" and body["complete"] and len(body["names"]) == 10
+    assert body["seed"] == 42 and body["model"] == "dinos-gru" and body["complete"] and len(body["names"]) == 10
     for n in body["names"]:
         assert n["name"][0].isupper() and n["name"][1:].islower() and n["name"].isalpha()
         assert n["log_likelihood"] < 0 and n["nll_per_char"] == pytest.approx(-n["log_likelihood"] / (len(n["name"]) + 1))
@@ -116,9 +116,11 @@ def test_score_bad_input(client, name):
 def test_health_ready_info(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["models"]["names:dinos"] == "loaded"
+    models = ready.json()["models"]
+    assert ready.status_code == 200 and models["names:dinos"] == models["names:dinos-gru"] == "loaded"
     info = client.get("/info").json()
-    assert info["names"]["dinos"]["vocab"] == "\nabcdefghijklmnopqrstuvwxyz" and info["default_names_model"] == "dinos"
+    assert info["names"]["dinos"]["vocab"] == "\nabcdefghijklmnopqrstuvwxyz" and info["default_names_model"] == "dinos-gru"
+    assert info["names"]["dinos-gru"]["held_out_nll"] <= 1.55  # the default is the better recipe
 
 
 def test_openapi_documents_bounds_and_examples(client):
@@ -132,10 +134,11 @@ def test_openapi_documents_bounds_and_examples(client):
 
 
 def test_broken_default_model_gives_503_on_names_only(artifact_copy):
-    (artifact_copy / "dinos.npz").write_bytes(b"garbage")
+    (artifact_copy / "dinos-gru.npz").write_bytes(b"garbage")
     with TestClient(create_app(Settings(artifact_dir=artifact_copy))) as c:
         r = c.get("/names")
-        assert r.status_code == 503 and "dinos.npz" in r.json()["error"] and "sha256" in r.json()["error"]
+        assert r.status_code == 503 and "dinos-gru.npz" in r.json()["error"] and "sha256" in r.json()["error"]
+        assert c.get("/names", params={"model": "dinos"}).status_code == 200  # the other model still serves
         assert c.get("/healthz").status_code == 200
         ready = c.get("/readyz")
         assert ready.status_code == 503 and "sha256" in json.dumps(ready.json())

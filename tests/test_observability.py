@@ -34,7 +34,7 @@ def test_metrics_count_requests_names_and_characters(client):
     ok = 'http_requests_total{method="GET",route="/names",status="200"}'
     bad = 'http_requests_total{method="GET",route="/names",status="422"}'
     assert _value(after, ok) - _value(before, ok) == 1 and _value(after, bad) - _value(before, bad) == 1
-    assert _value(after, 'names_generated_total{model="dinos"}') - _value(before, 'names_generated_total{model="dinos"}') == 4
+    assert _value(after, 'names_generated_total{model="dinos-gru"}') - _value(before, 'names_generated_total{model="dinos-gru"}') == 4
     assert _value(after, 'poem_characters_generated_total{mode="stateful"}') - _value(before, 'poem_characters_generated_total{mode="stateful"}') == 25
     assert 'http_request_duration_seconds_bucket{le="0.005",method="GET",route="/names",status="200"}' in after
     assert "http_requests_in_flight" in after and 'model_load_seconds{model="poem"}' in after
