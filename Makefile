@@ -35,7 +35,11 @@ run: install  ## serve the committed models on 0.0.0.0:$(PORT)
 test: install-dev  ## the whole test suite (bounded: no full training)
 	$(PY) -m pytest -q
 
-bench: install-dev  ## speed and quality figures, printed as one table
+bench: install-dev  ## speed and quality figures, printed as one table (installs wrk, the HTTP load generator, if root)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || \
+		(apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1); } || \
+		echo "wrk not available: the HTTP benchmark falls back to a Python load generator"
 	$(PY) -m bench.run_all
 
 load: install-dev  ## load + soak test against the real server (32 clients, 180 s)

@@ -14,11 +14,13 @@ import signal
 import uvicorn
 
 
-def main() -> None:
+def main(asgi_app: str = "app.main:app") -> None:
+    """Serve `asgi_app` (the service; bench/http_speed.py serves its trivial baseline through here too, so both run
+    with exactly these settings)."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)  # only reached after uvicorn has shut down gracefully
     uvicorn.run(
-        "app.main:app",
+        asgi_app,
         host=os.environ.get("HOST", "0.0.0.0"),
         port=int(os.environ.get("PORT", "8000")),
         workers=int(os.environ.get("WORKERS", "1")),
