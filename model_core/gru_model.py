@@ -20,7 +20,6 @@ Generator. Artifacts: `<name>.npz` (each model_core.gru parameter stacked over t
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from model_core import gru, gru_sampler
-from model_core.artifacts import ArtifactError, read_json, resolve_inside, sha256_file, verify_sha256, write_json
+from model_core.artifacts import ArtifactError, read_npz_artifact, write_npz_artifact
 from model_core.names_model import END, HARD_MAX_LENGTH, SampleResult, rejection_sample
 from model_core.vocab import Vocab
 
@@ -181,64 +180,29 @@ _NO_LP = np.zeros((0, 0))  # per-step log p not recorded
 def save(out_dir: str | Path, name: str, members: list[dict[str, np.ndarray]], vocab: Vocab, known: list[str],
          meta: dict[str, Any]) -> Path:
     """Write `<name>.npz` (float64 parameters stacked over the members + known_names) and `<name>.json`."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    weights = out / f"{name}.npz"
     params = {k: np.stack([np.asarray(m[k], dtype=np.float64) for m in members]) for k in members[0]}  # (K, ...)
-    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
-    np.savez_compressed(weights, known_names=np.array(sorted(known), dtype=str), **arrays)
-    full = {
-        "kind": KIND,
-        "id": name,
-        "weights_file": weights.name,
-        "vocab": vocab.chars,
-        "vocab_size": vocab.size,
-        "members": len(members),
-        "hidden_size": int(params["Wh"].shape[1]),
-        "embedding_size": int(params["E"].shape[2]) if "E" in params else 0,
-        **meta,
-        "weights_sha256": sha256_file(weights),
-    }
-    json_path = out / f"{name}.json"
-    write_json(json_path, full)
-    return json_path
+    sizes = {"members": len(members), "hidden_size": int(params["Wh"].shape[1]),
+             "embedding_size": int(params["E"].shape[2]) if "E" in params else 0}
+    return write_npz_artifact(out_dir, name, KIND, params, known, vocab.chars, {**sizes, **meta})
 
 
 def load(artifact_dir: str | Path, name: str) -> tuple[GRUNamesModel, dict[str, Any]]:
     """Load and validate `<artifact_dir>/<name>.json` and its weights; raises ArtifactError on any problem."""
     json_name = f"{name}.json"
-    meta = read_json(resolve_inside(artifact_dir, json_name))
-    if meta.get("kind") != KIND:
-        raise ArtifactError(f"{json_name}: kind is {meta.get('kind')!r}, expected {KIND!r}")
-    vocab_chars = meta.get("vocab")
-    if not isinstance(vocab_chars, str) or not vocab_chars or vocab_chars[0] != "\n":
-        raise ArtifactError(f"{json_name}: 'vocab' must be a string starting with '\\n'")
+    meta, weights, arrays = read_npz_artifact(artifact_dir, name, KIND)
     hidden, embed, size = meta.get("hidden_size"), meta.get("embedding_size", 0), meta.get("members")
     if not all(isinstance(v, int) and v >= low for v, low in ((hidden, 1), (embed, 0), (size, 1))):
         raise ArtifactError(f"{json_name}: 'hidden_size' and 'members' must be positive, 'embedding_size' "
                             "non-negative integers")
-    weights = resolve_inside(artifact_dir, str(meta.get("weights_file", f"{name}.npz")))
-    verify_sha256(weights, meta.get("weights_sha256"))
-    try:
-        with np.load(weights, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ArtifactError(f"{weights}: cannot read weights ({exc})") from exc
+    vocab_chars = meta["vocab"]
     expected = {k: (size, *s) for k, s in gru.param_shapes(len(vocab_chars), hidden, embed).items()}
-    missing = [k for k in (*expected, "known_names") if k not in arrays]
+    missing = [k for k in expected if k not in arrays]
     extra = sorted(set(arrays) - set(expected) - {"known_names"})
     if missing or extra:
         raise ArtifactError(f"{weights}: missing arrays {missing}, unexpected arrays {extra} for {json_name}")
     for k, shape in expected.items():
-        v = arrays[k]
-        if v.shape != shape:
-            raise ArtifactError(f"{weights}: parameter {k} has shape {v.shape}, expected {shape} from {json_name}")
-        if not np.issubdtype(v.dtype, np.floating):
-            raise ArtifactError(f"{weights}: parameter {k} has dtype {v.dtype}, expected floating point")
-        if not np.all(np.isfinite(v)):
-            raise ArtifactError(f"{weights}: parameter {k} contains NaN or infinite values")
-    if arrays["known_names"].dtype.kind != "U" or arrays["known_names"].ndim != 1:
-        raise ArtifactError(f"{weights}: known_names must be a 1-D string array")
+        if arrays[k].shape != shape:
+            raise ArtifactError(f"{weights}: parameter {k} has shape {arrays[k].shape}, expected {shape} from {json_name}")
     known = frozenset(str(s) for s in arrays["known_names"].tolist())
     members = [{k: arrays[k][i] for k in expected} for i in range(size)]
     return GRUNamesModel(members, Vocab(vocab_chars), known), meta

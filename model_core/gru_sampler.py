@@ -23,7 +23,9 @@ import math
 import numba
 import numpy as np
 
-from model_core.names_model import END, _exp_into  # _exp_into: rnn_sampler's vectorised float64 exp
+from model_core.names_model import END
+from model_core.rnn_sampler import _exp_into  # the vectorised float64 exp
+
 _JIT = dict(cache=True, nogil=True, error_model="numpy")  # numpy error model: no hidden branches, loops vectorise
 _F = np.float32
 _ONE, _HALF, _TWO = _F(1.0), _F(0.5), _F(2.0)

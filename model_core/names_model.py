@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from model_core.rnn import RNNParams
-from model_core.rnn_sampler import _exp_into, _sample_rows, _tanh_into  # noqa: F401 (kernels shared with gru_model)
+from model_core.rnn_sampler import _sample_rows
 from model_core.vocab import Vocab
 
 END = 0  # index of "\n", the end-of-name character

@@ -21,6 +21,7 @@ import numpy as np
 
 from model_core import names_artifact, names_data, rnn
 from model_core.artifacts import sha256_file, utc_now
+from model_core.plots import save_curves
 from model_core.names_model import NamesModel, capitalise
 from model_core.vocab import Vocab
 
@@ -181,21 +182,9 @@ def _progress(total: int, enabled: bool):
 
 
 def plot_curve(path: Path, curve: list[float], held_out: float | None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(np.arange(len(curve)), curve, label="smoothed training loss (per name)")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss (nats per name)")
-    if held_out is not None:
-        ax.set_title(f"held-out NLL {held_out:.3f} nats/char")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    title = f"held-out NLL {held_out:.3f} nats/char" if held_out is not None else None
+    save_curves(path, [(np.arange(len(curve)), curve, "smoothed training loss (per name)", {})], xlabel="iteration",
+                ylabel="loss (nats per name)", title=title)
 
 
 def main(argv: list[str] | None = None) -> int:

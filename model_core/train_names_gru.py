@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 
 from model_core import gru, gru_model, names_data  # noqa: E402
 from model_core.artifacts import sha256_file, utc_now  # noqa: E402
+from model_core.plots import save_curves  # noqa: E402
 from model_core.names_model import HARD_MAX_LENGTH, capitalise  # noqa: E402
 from model_core.vocab import Vocab  # noqa: E402
 
@@ -262,29 +263,19 @@ def run(cfg: GRUConfig) -> dict:
 
 def plot_curves(path: Path, histories: list[list[dict]], finals: list[list[dict]], meta: dict) -> None:
     """Per-epoch curves of every member: split run (train loss with dropout, held-out NLL) and the all-names run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    curves = []
     for runs, key, label, style in ((histories, "train_loss", "split: train loss (dropout on)", ":"),
                                     (histories, "held_out_nll", "split: held-out NLL", "-"),
                                     (finals, "train_loss", "all names: train loss (dropout on)", "--")):
         for k, rows in enumerate(runs):
             pts = [(r["epoch"], r[key]) for r in rows if key in r]
             if pts:
-                ax.plot(*zip(*pts), style, color=f"C{k}", label=f"member {k} {label}")
-    if meta.get("held_out_nll") is not None:
-        ax.axhline(meta["held_out_nll"], color="k", lw=0.8, label="ensemble held-out NLL")
-        ax.set_title(f"held-out NLL {meta['held_out_nll']:.3f} nats/char (ensemble of {len(meta['epochs'])})")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("nats per character")
-    ax.set_ylim(1.0, 2.2)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+                x, y = zip(*pts)
+                curves.append((x, y, f"member {k} {label}", {"linestyle": style, "color": f"C{k}"}))
+    nll = meta.get("held_out_nll")
+    save_curves(path, curves, xlabel="epoch", ylabel="nats per character", ylim=(1.0, 2.2), size=(7, 4.5),
+                hline=(nll, "ensemble held-out NLL") if nll is not None else None,
+                title=f"held-out NLL {nll:.3f} nats/char (ensemble of {len(meta['epochs'])})" if nll is not None else None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ import numpy as np
 import model_core  # noqa: F401  (pins KERAS_BACKEND)
 from model_core import sonnets
 from model_core.artifacts import sha256_file, utc_now, write_json
+from model_core.plots import save_curves
 from model_core.vocab import Vocab
 
 
@@ -156,21 +157,9 @@ def save_artifact(model, out_dir: str | Path, name: str, vocab: Vocab, units: in
 
 
 def plot_curve(path: Path, train_losses: list[float], val_losses: list[float]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
     epochs = range(1, len(train_losses) + 1)
-    ax.plot(epochs, train_losses, label="train")
-    ax.plot(epochs, val_losses, label="held-out")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("NLL (nats/char)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_curves(path, [(epochs, train_losses, "train", {}), (epochs, val_losses, "held-out", {})], xlabel="epoch",
+                ylabel="NLL (nats/char)")
 
 
 def main(argv: list[str] | None = None) -> int:
