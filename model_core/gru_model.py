@@ -28,7 +28,7 @@ import numpy as np
 
 from model_core import gru, gru_sampler
 from model_core.artifacts import ArtifactError, read_npz_artifact, write_npz_artifact
-from model_core.names_model import END, HARD_MAX_LENGTH, SampleResult, rejection_sample
+from model_core.names_model import END, HARD_MAX_LENGTH, SampleResult, SampleSteps, finish, rejection_batches
 from model_core.vocab import Vocab
 
 KIND = "names-gru"
@@ -111,7 +111,13 @@ class GRUNamesModel:
         return float(self.char_log_probs(name).sum())
 
     # -- sampling ------------------------------------------------------------------------------------------------
-    def sample(
+    inline_first_batch = False  # ~0.4 ms per candidate: every batch runs in a worker thread
+
+    def sample(self, count: int, rng: np.random.Generator, **constraints) -> SampleResult:
+        """Draw up to `count` names from the model conditioned on the constraints (see `sample_steps`)."""
+        return finish(self.sample_steps(count, rng, **constraints))
+
+    def sample_steps(
         self,
         count: int,
         rng: np.random.Generator,
@@ -122,8 +128,9 @@ class GRUNamesModel:
         exclude_known: bool = False,
         unique: bool = True,
         max_attempts: int = 20_000,
-    ) -> SampleResult:
-        """Draw up to `count` names from the model conditioned on the constraints, by exact rejection sampling.
+    ) -> SampleSteps:
+        """Draw up to `count` names from the model conditioned on the constraints, by exact rejection sampling, one
+        batch of candidates per step (see names_model.rejection_batches).
 
         A candidate longer than `max_length` is rejected the moment it passes the limit (never cut), one shorter
         than `min_length` when it ends; `max_attempts` bounds the total work so no request runs unbounded.
@@ -141,7 +148,7 @@ class GRUNamesModel:
         def draw_batch(batch: int):
             return self._sample_batch(batch, rng, temperature, h0, prev, len(prefix_ix), min_length, max_length)
 
-        return rejection_sample(count, draw_batch, prefix=prefix, prefix_ll=prefix_ll, known=self.known,
+        return rejection_batches(count, draw_batch, prefix=prefix, prefix_ll=prefix_ll, known=self.known,
                                 exclude_known=exclude_known, unique=unique, max_attempts=max_attempts,
                                 greedy=temperature == 0.0)
 

@@ -7,7 +7,7 @@ not sum to exactly 1 can never break sampling.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -34,10 +34,34 @@ class SampleResult:
     exhausted: bool  # True when the attempt budget ran out before `count` names were found
 
 
-def rejection_sample(count: int, draw_batch: Callable[[int], Iterable[tuple[str, float]]], *, prefix: str,
-                     prefix_ll: float, known: frozenset[str], exclude_known: bool, unique: bool,
-                     max_attempts: int, greedy: bool) -> SampleResult:
+SampleSteps = Generator[None, None, SampleResult]  # one batch per next(); returns the result when done
+
+
+def finish(steps: SampleSteps) -> SampleResult:
+    """Run the remaining batches of a sampling in progress; its result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def advance(steps: SampleSteps) -> SampleResult | None:
+    """Run one batch; the result if that was the last one, else None (call `finish` for the rest)."""
+    try:
+        next(steps)
+    except StopIteration as done:
+        return done.value
+    return None
+
+
+def rejection_batches(count: int, draw_batch: Callable[[int], Iterable[tuple[str, float]]], *, prefix: str,
+                      prefix_ll: float, known: frozenset[str], exclude_known: bool, unique: bool,
+                      max_attempts: int, greedy: bool) -> SampleSteps:
     """The rejection loop shared by every names model: batches of candidates until `count` are accepted.
+
+    A generator that pauses after each batch, so a caller can run a cheap first batch in one place (the event
+    loop) and the rest in another (a worker thread); the batches, and so the result, are the same either way.
 
     `draw_batch(batch)` runs `batch` attempts and yields (suffix, suffix log-likelihood) for the candidates that met
     the length constraints; here they are filtered (unique, exclude_known) and counted against `max_attempts`, which
@@ -69,6 +93,8 @@ def rejection_sample(count: int, draw_batch: Callable[[int], Iterable[tuple[str,
         rate = max((len(accepted) - before) / batch, 0.01)
         if greedy:
             break  # more attempts cannot find anything new
+        if len(accepted) < count and attempts < max_attempts:
+            yield  # another batch is needed
     return SampleResult(accepted, attempts, exhausted=len(accepted) < count)
 
 
@@ -110,7 +136,13 @@ class NamesModel:
         return float(self.char_log_probs(name).sum())
 
     # -- sampling ------------------------------------------------------------------------------------------------
-    def sample(
+    inline_first_batch = True  # a first batch (<= ~100 candidates) takes well under a millisecond
+
+    def sample(self, count: int, rng: np.random.Generator, **constraints) -> SampleResult:
+        """Draw up to `count` names from the model conditioned on the constraints (see `sample_steps`)."""
+        return finish(self.sample_steps(count, rng, **constraints))
+
+    def sample_steps(
         self,
         count: int,
         rng: np.random.Generator,
@@ -121,8 +153,9 @@ class NamesModel:
         exclude_known: bool = False,
         unique: bool = True,
         max_attempts: int = 20_000,
-    ) -> SampleResult:
-        """Draw up to `count` names from the model conditioned on the constraints, by exact rejection sampling.
+    ) -> SampleSteps:
+        """Draw up to `count` names from the model conditioned on the constraints, by exact rejection sampling,
+        one batch of candidates per step (see `rejection_batches`).
 
         A candidate longer than `max_length` is rejected the moment it passes the limit (never cut), one shorter
         than `min_length` when it ends; `max_attempts` bounds the total work so no request runs unbounded.
@@ -138,7 +171,7 @@ class NamesModel:
             prefix_ll += float(self._log_probs(a0)[0, c])
             prev = int(c)
 
-        return rejection_sample(
+        return rejection_batches(
             count,
             lambda batch: self._sample_batch(batch, rng, temperature, a0, prev, len(prefix_ix), min_length, max_length),
             prefix=prefix, prefix_ll=prefix_ll, known=self.known, exclude_known=exclude_known, unique=unique,

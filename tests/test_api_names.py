@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -155,3 +156,15 @@ def test_framework_errors_share_the_error_shape(client):
 def test_greedy_names_stop_after_one_batch(client):
     body = client.get("/names", params={"count": 100, "temperature": 0, "seed": 1}).json()
     assert len(body["names"]) == 1 and body["attempts"] == 1 and not body["complete"]
+
+
+def test_names_split_between_event_loop_and_thread_match_a_direct_call(client):
+    """The RNN's first batch runs inline, later batches in a worker thread: same names as one direct call."""
+    from model_core import names_artifact
+
+    params = {"model": "dinos", "count": 20, "seed": 5, "prefix": "q", "min_length": 12, "exclude_known": "true"}
+    body = client.get("/names", params=params).json()
+    model = names_artifact.load(ARTIFACTS, "dinos")[0]
+    direct = model.sample(20, np.random.default_rng(5), prefix="q", min_length=12, exclude_known=True)
+    assert body["attempts"] == direct.attempts > 22
+    assert [n["name"] for n in body["names"]] == [s.name.capitalize() for s in direct.names]

@@ -101,3 +101,15 @@ def test_impossible_constraints_exhaust_budget(model):
 def test_model_weights_are_read_only(model):
     with pytest.raises(ValueError):
         model._WaaT[0, 0] = 1.0
+
+
+def test_sampling_split_across_calls_gives_the_same_result(model):
+    """The service may run the first batch in one place and the rest in another: the batches are the same."""
+    from model_core.names_model import advance, finish
+
+    kw = dict(prefix="q", min_length=12, exclude_known=True)
+    whole = model.sample(20, np.random.default_rng(5), **kw)
+    steps = model.sample_steps(20, np.random.default_rng(5), **kw)
+    assert advance(steps) is None  # the first batch (22 candidates) cannot be enough under these constraints
+    assert finish(steps) == whole and whole.attempts > 22 and len(whole.names) == 20
+    assert advance(model.sample_steps(3, np.random.default_rng(5))) == model.sample(3, np.random.default_rng(5))

@@ -13,7 +13,7 @@ from app.api.deps import SEED_MAX, RegistryDep, SettingsDep, NamesSlotsDep, choo
 from app.errors import ERROR_RESPONSES, ParamError, ServiceUnavailable
 from app.observability import NAMES_GENERATED
 from app.registry import LoadedNames, Registry
-from model_core.names_model import HARD_MAX_LENGTH, SampleResult, capitalise
+from model_core.names_model import HARD_MAX_LENGTH, SampleResult, SampleSteps, advance, capitalise, finish
 from model_core.vocab import describe
 
 router = APIRouter(tags=["names"], responses=ERROR_RESPONSES)
@@ -94,15 +94,22 @@ async def get_names(
         raise ParamError("count", f"count must be between 1 and {settings.max_names_per_request} (got {count})")
     seed = choose_seed(seed)
 
-    def generate() -> SampleResult:
-        with slots.slot():
-            return loaded.model.sample(
-                count, np.random.default_rng(seed), temperature=temperature, prefix=prefix, min_length=min_length,
-                max_length=max_length, exclude_known=exclude_known, unique=True,
-                max_attempts=settings.max_name_attempts,
-            )
+    def start() -> SampleSteps:
+        return loaded.model.sample_steps(
+            count, np.random.default_rng(seed), temperature=temperature, prefix=prefix, min_length=min_length,
+            max_length=max_length, exclude_known=exclude_known, unique=True, max_attempts=settings.max_name_attempts,
+        )
 
-    result = await run_in_threadpool(generate)
+    # A cheap model's first batch (enough for most requests) runs right here: a worker-thread round trip would cost
+    # more than the sampling. Anything more (constrained requests, the GRU) runs in a worker thread, under a slot.
+    steps = start() if loaded.model.inline_first_batch else None
+    result = advance(steps) if steps is not None else None
+    if result is None:
+        def rest() -> SampleResult:
+            with slots.slot():
+                return finish(steps if steps is not None else start())
+
+        result = await run_in_threadpool(rest)
     names = [
         GeneratedName(name=capitalise(s.name), log_likelihood=s.log_likelihood,
                       nll_per_char=-s.log_likelihood / (len(s.name) + 1), known=s.name in loaded.model.known)
