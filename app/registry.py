@@ -78,7 +78,9 @@ def load_registry(settings: Settings) -> Registry:
             reg.errors[f"names:{model_id}"] = str(exc)
             log.error("names model %r unavailable: %s", model_id, exc)
             continue
-        model.sample(2, np.random.default_rng(0))  # compile/load the sampler now, not during the first request
+        # Compile (or load from the cache) the sampling and scoring kernels now, not during the first requests.
+        model.sample(2, np.random.default_rng(0), prefix="a")
+        model.score("a")
         reg.names[model_id] = LoadedNames(model, meta)
         reg.load_seconds[f"names:{model_id}"] = time.perf_counter() - started
     load_poem(settings, reg)
