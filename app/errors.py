@@ -36,26 +36,33 @@ class ServiceUnavailable(Exception):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    414: {"model": ErrorResponse, "description": "The query string is longer than 64 KiB"},
+    414: {"model": ErrorResponse, "description": "The query string is longer than 32 KiB"},
     422: {"model": ErrorResponse, "description": "A parameter is out of range, of the wrong type, or has characters outside the vocabulary"},
     503: {"model": ErrorResponse, "description": "The model is not loaded, or the service is saturated (see Retry-After)"},
 }
 
 
 def _allowed(request: Request) -> dict[str, str]:
-    """'allowed: …' per query parameter of the matched route, from its declared bounds, so every message states
-    the whole range and not only the bound that was crossed."""
+    """'allowed: …' per query parameter of the matched route (its dependencies' included), from the declared bounds,
+    so every message states the whole range and not only the bound that was crossed."""
     out: dict[str, str] = {}
-    dependant = getattr(request.scope.get("route"), "dependant", None)
-    for field in getattr(dependant, "query_params", []):
-        meta = field.field_info.metadata
-        lo = next((m.ge for m in meta if hasattr(m, "ge")), None)
-        hi = next((m.le for m in meta if hasattr(m, "le")), None)
-        longest = next((m.max_length for m in meta if hasattr(m, "max_length")), None)
-        if lo is not None and hi is not None:
-            out[field.alias] = f"allowed: {lo} to {hi}"
-        elif longest is not None:
-            out[field.alias] = f"allowed: at most {longest} characters"
+    pending = [getattr(request.scope.get("route"), "dependant", None)]
+    while pending:
+        dependant = pending.pop()
+        if dependant is None:
+            continue
+        pending.extend(dependant.dependencies)
+        for field in dependant.query_params:
+            meta = field.field_info.metadata
+            lo = next((m.ge for m in meta if getattr(m, "ge", None) is not None), None)
+            hi = next((m.le for m in meta if getattr(m, "le", None) is not None), None)
+            shortest = next((m.min_length for m in meta if getattr(m, "min_length", None) is not None), None)
+            longest = next((m.max_length for m in meta if getattr(m, "max_length", None) is not None), None)
+            if lo is not None and hi is not None:
+                out[field.alias] = f"allowed: {lo} to {hi}"
+            elif longest is not None:
+                out[field.alias] = (f"allowed: {shortest} to {longest} characters" if shortest else
+                                    f"allowed: at most {longest} characters")
     return out
 
 

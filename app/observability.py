@@ -26,7 +26,9 @@ CHARS_GENERATED = Counter("poem_characters_generated_total", "Poem characters ge
 MODEL_LOAD_SECONDS = Gauge("model_load_seconds", "Time to load each model at startup", ["model"], multiprocess_mode="max")
 
 access_log = logging.getLogger("app.access")
-MAX_QUERY_BYTES = 64 * 1024  # every schema-valid request fits (2,000 characters percent-encoded: at most 24,000 bytes)
+MAX_QUERY_BYTES = 32 * 1024  # every schema-valid request fits (2,000 characters percent-encoded: at most 24,000 bytes);
+# below uvicorn's own ~64 KiB request-line limit (a plain-text 400), so longer queries get this JSON 414 instead
+_FRAMEWORK_PAGES = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # accept a caller's id only if it is safe to log and echo
 
 
@@ -70,7 +72,9 @@ class ObservabilityMiddleware:
         finally:
             IN_FLIGHT.dec()
             elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"  # the template, never raw paths
+            route = getattr(scope.get("route"), "path", None)  # the template, never raw paths
+            if route is None:  # FastAPI's own pages (/docs, /openapi.json, ...) are named; anything else is not
+                route = scope["path"] if scope["path"] in _FRAMEWORK_PAGES and status < 400 else "unmatched"
             labels = (route, scope["method"], str(status))
             REQUESTS.labels(*labels).inc()
             LATENCY.labels(*labels).observe(elapsed)

@@ -20,7 +20,8 @@ class Settings(BaseSettings):
     poem_legacy_h5: Path | None = Field(None, description="serve a course Keras-2 .h5 file instead of poem_model")
 
     max_names_per_request: int = Field(100, ge=1, description="upper bound of /names?count")
-    max_name_attempts: int = Field(20_000, ge=1, description="candidate names drawn per request at most")
+    max_name_attempts: int = Field(20_000, ge=1, description="candidate names drawn per request at most (by the RNN; "
+                                   "a model that costs k times more per candidate, as its attempt_cost says, gets 1/k)")
     max_poem_length: int = Field(2000, ge=1, description="upper bound of /poem?length")
     max_prompt_length: int = Field(2000, ge=0, description="upper bound of len(/poem?prompt)")
     max_concurrent_generations: int = Field(4, ge=1, description="requests generating at once per worker")

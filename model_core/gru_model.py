@@ -111,7 +111,8 @@ class GRUNamesModel:
         return float(self.char_log_probs(name).sum())
 
     # -- sampling ------------------------------------------------------------------------------------------------
-    inline_first_batch = False  # ~0.4 ms per candidate: every batch runs in a worker thread
+    inline_max_count = 0  # ~0.2-0.4 ms per candidate: every batch runs in a worker thread
+    attempt_cost = 10  # ~25x the RNN's work per candidate: a tenth of the attempt budget (~0.5 s at most)
 
     def sample(self, count: int, rng: np.random.Generator, **constraints) -> SampleResult:
         """Draw up to `count` names from the model conditioned on the constraints (see `sample_steps`)."""

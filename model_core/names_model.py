@@ -20,6 +20,7 @@ from model_core.vocab import Vocab
 END = 0  # index of "\n", the end-of-name character
 HARD_MAX_LENGTH = 50  # the notebook's cap on a sampled name
 MAX_BATCH = 20_000  # candidates drawn at once (bounds memory: ~20k x 51 indices)
+COLLAPSED = 64  # a batch with this many candidates meeting the lengths and no new name ends the search
 
 
 class SampledName(NamedTuple):  # a tuple: ten thousand of them are built per second
@@ -67,7 +68,9 @@ def rejection_batches(count: int, draw_batch: Callable[[int], Iterable[tuple[str
     the length constraints; here they are filtered (unique, exclude_known) and counted against `max_attempts`, which
     bounds the work of any request. Batches are sized from the acceptance rate seen so far, so a constrained request
     draws just enough candidates instead of one at a time. Greedy decoding (temperature 0) has exactly one outcome,
-    so it stops after a single attempt.
+    so it stops after a single attempt; and a batch in which COLLAPSED or more candidates met the lengths but none
+    was new means the distribution has (all but) run out of new names, so the loop stops there too instead of
+    spending the whole budget on repeats.
     """
     accepted: list[SampledName] = []
     seen: set[str] = set()
@@ -78,7 +81,9 @@ def rejection_batches(count: int, draw_batch: Callable[[int], Iterable[tuple[str
         batch = 1 if greedy else min(max_attempts - attempts, MAX_BATCH, int(need / rate * 1.03) + 2)
         attempts += batch
         before = len(accepted)
+        offered = 0  # candidates of this batch that met the lengths
         for suffix, ll in draw_batch(batch):
+            offered += 1
             name = prefix + suffix
             if exclude_known and name in known:
                 continue
@@ -93,6 +98,8 @@ def rejection_batches(count: int, draw_batch: Callable[[int], Iterable[tuple[str
         rate = max((len(accepted) - before) / batch, 0.01)
         if greedy:
             break  # more attempts cannot find anything new
+        if offered >= COLLAPSED and len(accepted) == before:
+            break  # e.g. a near-zero temperature: every candidate repeats a name already drawn or known
         if len(accepted) < count and attempts < max_attempts:
             yield  # another batch is needed
     return SampleResult(accepted, attempts, exhausted=len(accepted) < count)
@@ -136,7 +143,8 @@ class NamesModel:
         return float(self.char_log_probs(name).sum())
 
     # -- sampling ------------------------------------------------------------------------------------------------
-    inline_first_batch = True  # a first batch (<= ~100 candidates) takes well under a millisecond
+    inline_max_count = 20  # requests of up to 20 names: the first batch (<= 22 candidates, ~0.1-0.4 ms) may run inline
+    attempt_cost = 1  # work per candidate relative to this model: the service scales the attempt budget by it
 
     def sample(self, count: int, rng: np.random.Generator, **constraints) -> SampleResult:
         """Draw up to `count` names from the model conditioned on the constraints (see `sample_steps`)."""

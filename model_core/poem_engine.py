@@ -84,7 +84,8 @@ def draw(logp: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
     if temperature == 0:
         return int(np.argmax(logp))
     logp = np.asarray(logp, dtype=np.float64)
-    z = (logp - logp.max()) / temperature  # <= 0 before dividing: any tiny T only underflows toward -inf (max stays 0)
+    with np.errstate(over="ignore"):  # <= 0 before dividing: a tiny T only overflows toward -inf (max stays 0)
+        z = (logp - logp.max()) / temperature
     cdf = np.cumsum(np.exp(z))
     u = rng.random() * cdf[-1]  # scaling by the total renormalises exactly
     return int(min(np.searchsorted(cdf, u, side="right"), len(cdf) - 1))

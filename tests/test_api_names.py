@@ -67,10 +67,34 @@ def test_temperature_zero_single_greedy_name(client):
     assert len(body["names"]) == 1 and not body["complete"] and "found 1 of 3" in body["message"]
 
 
-def test_impossible_request_reports_shortfall_not_hang(client):
-    # Only one distinct name can satisfy this (the prefix itself, ended at once): the budget runs out, no hang.
-    body = client.get("/names", params={"count": 5, "prefix": "a" * 50, "min_length": 50, "max_length": 50, "seed": 1}).json()
-    assert body["complete"] is False and len(body["names"]) <= 1 and body["attempts"] == 20_000
+@pytest.mark.parametrize("model, budget", [("dinos", 20_000), ("dinos-gru", 2_000)])
+def test_impossible_request_reports_shortfall_not_hang(client, model, budget):
+    # Only one distinct name can satisfy this (the prefix itself, ended at once): no hang, a clear shortfall, and
+    # the work stays within the budget (a tenth of it for the costlier GRU).
+    params = {"count": 5, "prefix": "a" * 50, "min_length": 50, "max_length": 50, "seed": 1, "model": model}
+    body = client.get("/names", params=params).json()
+    assert body["complete"] is False and len(body["names"]) <= 1 and 64 <= body["attempts"] <= budget
+    assert "found" in body["message"] and "relax" in body["message"]
+
+
+@pytest.mark.parametrize("model", ["dinos", "dinos-gru"])
+def test_near_zero_temperature_stops_when_it_only_repeats(client, model):
+    """temperature 1e-300 is greedy in all but name: one distinct name, found fast instead of 20,000 attempts."""
+    greedy = client.get("/names", params={"count": 10, "temperature": 0, "seed": 5, "model": model}).json()
+    tiny = client.get("/names", params={"count": 10, "temperature": 1e-300, "seed": 5, "model": model}).json()
+    assert [n["name"] for n in tiny["names"]] == [n["name"] for n in greedy["names"]]
+    assert tiny["complete"] is False and tiny["attempts"] < 1000
+
+
+def test_hard_constrained_request_is_bounded_for_the_gru(client):
+    params = {"count": 100, "min_length": 20, "max_length": 20, "exclude_known": "true", "seed": 100}
+    body = client.get("/names", params=params).json()
+    assert body["attempts"] <= 2_000 and body["model"] == "dinos-gru"
+
+
+def test_empty_model_is_an_unknown_model(client):
+    r = client.get("/names", params={"model": ""})
+    assert r.status_code == 422 and r.json()["detail"][0]["param"] == "model" and "available" in r.json()["detail"][0]["message"]
 
 
 def test_score(client):

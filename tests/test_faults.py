@@ -176,3 +176,47 @@ def test_clients_hanging_up_early_do_not_leak_generation_slots():
     finally:
         proc.terminate()
         proc.communicate(timeout=60)
+
+
+def test_heavy_name_requests_do_not_starve_cheap_ones():
+    """Four hard constrained requests on the costly default model, abandoned by their clients: each is bounded (a
+    tenth of the attempt budget), so a cheap request that queues behind them for a slot still answers quickly."""
+    proc, base = start_server()
+    try:
+        heavy = {"count": 100, "min_length": 20, "max_length": 20, "exclude_known": "true"}
+        threads = []
+        for seed in range(100, 104):
+            def hang_up(seed=seed):
+                try:
+                    httpx.get(base + "/names", params={**heavy, "seed": seed}, timeout=0.3)
+                except httpx.TimeoutException:
+                    pass
+            threads.append(threading.Thread(target=hang_up))
+            threads[-1].start()
+        time.sleep(0.1)
+        t = time.monotonic()
+        r = httpx.get(base + "/names", params={"count": 10, "seed": 1}, timeout=30)
+        waited = time.monotonic() - t
+        for th in threads:
+            th.join()
+        assert r.status_code == 200 and waited < 4.0, waited  # was ~8 s when a request could take 20,000 attempts
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+
+
+def test_long_query_gets_json_414_from_the_real_server():
+    """Between 32 KiB and uvicorn's own ~64 KiB request-line limit the app answers 414 with its JSON error shape."""
+    proc, base = start_server()
+    try:
+        with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=10) as s:
+            s.sendall(f"GET /names?prefix={'a' * 40_000} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 414"), head
+        assert b'"param": "query string"' in body and b"32768" in body
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)

@@ -83,7 +83,7 @@ def test_generation_time_limit(artifact_copy):
 
 
 def test_oversized_query_string_is_414(client):
-    """Beyond 64 KiB (longer than any valid request) the query is refused before parsing. httpx cannot even send
+    """Beyond 32 KiB (longer than any valid request) the query is refused before parsing. httpx cannot even send
     such a URL, so the ASGI app is called directly."""
     import json
 
@@ -107,5 +107,5 @@ def test_oversized_query_string_is_414(client):
     anyio.run(call)
     assert messages[0]["status"] == 414
     body = json.loads(messages[1]["body"])
-    assert body["detail"][0]["param"] == "query string" and "65536" in body["detail"][0]["message"]
+    assert body["detail"][0]["param"] == "query string" and "32768" in body["detail"][0]["message"]
     assert client.get("/poem", params={"prompt": " " * 2000, "length": 5, "seed": 1}).status_code == 200

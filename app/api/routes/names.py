@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from app.api.deps import SEED_MAX, RegistryDep, SettingsDep, NamesSlotsDep, choose_seed
+from app.api.deps import SEED_MAX, GenerationSlots, NamesSlotsDep, RegistryDep, SettingsDep, choose_seed
 from app.errors import ERROR_RESPONSES, ParamError, ServiceUnavailable
 from app.observability import NAMES_GENERATED
 from app.registry import LoadedNames, Registry
-from model_core.names_model import HARD_MAX_LENGTH, SampleResult, SampleSteps, advance, capitalise, finish
+from model_core.names_model import HARD_MAX_LENGTH, SampleResult, SampleSteps, advance, capitalise
 from model_core.vocab import describe
 
 router = APIRouter(tags=["names"], responses=ERROR_RESPONSES)
@@ -47,7 +48,7 @@ class ScoreResponse(BaseModel):
 
 
 def _names_model(reg: Registry, model: str | None) -> tuple[str, LoadedNames]:
-    model_id = model or reg.default_names
+    model_id = reg.default_names if model is None else model
     if model_id in reg.names:
         return model_id, reg.names[model_id]
     if f"names:{model_id}" in reg.errors:
@@ -65,11 +66,36 @@ def _check_chars(loaded: LoadedNames, param: str, text: str) -> str:
     return text
 
 
+async def _sample(start: Callable[[], SampleSteps], inline: bool, slots: GenerationSlots,
+                  request: Request) -> SampleResult | None:
+    """Run a sampling batch by batch; None if the client disconnected before it finished.
+
+    With `inline` (a cheap model, a small request) the first batch runs right here on the event loop: it takes a
+    fraction of a millisecond, less than a worker-thread round trip. Every other batch runs in a worker thread
+    while holding one of the names slots, and between batches a client that has gone away stops the work.
+    The batches are the same wherever they run, so the result is too.
+    """
+    steps = start() if inline else None
+    if steps is not None and (result := advance(steps)) is not None:
+        return result
+    lease = await run_in_threadpool(slots.lease)  # 503 + Retry-After if no slot frees up in time
+    try:
+        if steps is None:
+            steps = await run_in_threadpool(start)
+        while (result := await run_in_threadpool(advance, steps)) is None:
+            if await request.is_disconnected():
+                return None
+        return result
+    finally:
+        lease.release()
+
+
 ModelParam = Annotated[str | None, Query(max_length=64, description="names model id (default: the service's default model)", examples=["dinos"])]
 
 
 @router.get("/names", response_model=NamesResponse, summary="Invent new dinosaur names")
 async def get_names(
+    request: Request,
     reg: RegistryDep,
     settings: SettingsDep,
     slots: NamesSlotsDep,
@@ -79,11 +105,11 @@ async def get_names(
     max_length: Annotated[int, Query(ge=1, le=HARD_MAX_LENGTH, description="longest name (1-50); longer names are never cut, they are not drawn", examples=[20])] = 30,
     temperature: Annotated[float, Query(ge=0.0, le=10.0, allow_inf_nan=False, description="0 = greedy (most likely name), 1 = the model's distribution, >1 = wilder (0-10)", examples=[1.0])] = 1.0,
     prefix: Annotated[str, Query(max_length=HARD_MAX_LENGTH, description="names start with this (letters a-z, case-insensitive, up to 50)", examples=["tyr"])] = "",
-    exclude_known: Annotated[bool, Query(description="drop names that are in the training list")] = False,
+    exclude_known: Annotated[bool, Query(description="drop names that are in the training list", examples=[True])] = False,
     model: ModelParam = None,
 ) -> Response:
-    """Validation runs inline (cheap); the sampling runs in a worker thread, and the response is serialised once
-    by pydantic-core straight to JSON bytes (a Response skips FastAPI's second, threadpool-bound validation)."""
+    """Validation runs inline (cheap), sampling as `_sample` says, and the response is serialised once by
+    pydantic-core straight to JSON bytes (a Response skips FastAPI's second, threadpool-bound validation)."""
     model_id, loaded = _names_model(reg, model)
     prefix = _check_chars(loaded, "prefix", prefix)
     if min_length > max_length:
@@ -93,23 +119,17 @@ async def get_names(
     if count > settings.max_names_per_request:
         raise ParamError("count", f"count must be between 1 and {settings.max_names_per_request} (got {count})")
     seed = choose_seed(seed)
+    budget = max(1, settings.max_name_attempts // loaded.model.attempt_cost)  # the same work bound for every model
 
     def start() -> SampleSteps:
         return loaded.model.sample_steps(
             count, np.random.default_rng(seed), temperature=temperature, prefix=prefix, min_length=min_length,
-            max_length=max_length, exclude_known=exclude_known, unique=True, max_attempts=settings.max_name_attempts,
+            max_length=max_length, exclude_known=exclude_known, unique=True, max_attempts=budget,
         )
 
-    # A cheap model's first batch (enough for most requests) runs right here: a worker-thread round trip would cost
-    # more than the sampling. Anything more (constrained requests, the GRU) runs in a worker thread, under a slot.
-    steps = start() if loaded.model.inline_first_batch else None
-    result = advance(steps) if steps is not None else None
+    result = await _sample(start, count <= loaded.model.inline_max_count, slots, request)
     if result is None:
-        def rest() -> SampleResult:
-            with slots.slot():
-                return finish(steps if steps is not None else start())
-
-        result = await run_in_threadpool(rest)
+        return Response(status_code=499)  # the client went away: nobody reads this (logged as 499, like nginx)
     names = [
         GeneratedName(name=capitalise(s.name), log_likelihood=s.log_likelihood,
                       nll_per_char=-s.log_likelihood / (len(s.name) + 1), known=s.name in loaded.model.known)
