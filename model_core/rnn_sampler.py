@@ -3,9 +3,9 @@
 Why lockstep: a name is ~15 steps of tiny products (50x50, 50x27). Stepping one row at a time leaves the CPU's vector
 units idle on loops of 27 or 50 elements (most of the time goes to scalar loop remainders). Stepping up to SLOTS
 candidate rows together, with the rows in the innermost (contiguous) dimension, turns every operation into long
-vectorisable loops. Each row's arithmetic is still done in exactly the same order as a one-row loop (no reductions
-across rows, no fast-math), so a row's name depends only on its own pre-drawn uniforms: not on which slot it ran in,
-nor on the batch size, nor on the CPU's vector width.
+vectorisable loops (and `_accumulate` adds eight terms per pass). Each row's arithmetic is still done in exactly the
+same order as a one-row loop (no reductions across rows, no fast-math), so a row's name depends only on its own
+pre-drawn uniforms: not on which slot it ran in, nor on the batch size, nor on the CPU's vector width.
 """
 
 from __future__ import annotations
@@ -72,18 +72,21 @@ def _tanh_into(z, out, tmp, kbits):
 def _accumulate(out, WT, h, active):
     """out[j, s] += sum_k WT[k, j] h[k, s] for s < active, adding the k terms in ascending order one at a time.
 
-    Four k terms are added per pass over out (((out + w0 h0) + w1 h1) + w2 h2) + w3 h3: the same roundings as four
-    separate passes, a quarter of the loads and stores of `out` (the stores are what bound this loop).
+    Eight k terms are added per pass over out ((out + w0 h0) + w1 h1) + ... + w7 h7: the same roundings as eight
+    separate passes, an eighth of the loads and stores of `out` (the stores are what bound this loop).
     """
     n_k, n_j = WT.shape
-    k4 = n_k - n_k % 4
-    for k in range(0, k4, 4):
-        h0, h1, h2, h3 = h[k], h[k + 1], h[k + 2], h[k + 3]
+    k8 = n_k - n_k % 8
+    for k in range(0, k8, 8):
+        h0, h1, h2, h3, h4, h5, h6, h7 = h[k], h[k + 1], h[k + 2], h[k + 3], h[k + 4], h[k + 5], h[k + 6], h[k + 7]
         for j in range(n_j):
-            w0, w1, w2, w3, oj = WT[k, j], WT[k + 1, j], WT[k + 2, j], WT[k + 3, j], out[j]
+            oj = out[j]
+            w0, w1, w2, w3 = WT[k, j], WT[k + 1, j], WT[k + 2, j], WT[k + 3, j]
+            w4, w5, w6, w7 = WT[k + 4, j], WT[k + 5, j], WT[k + 6, j], WT[k + 7, j]
             for s in range(active):
-                oj[s] = oj[s] + w0 * h0[s] + w1 * h1[s] + w2 * h2[s] + w3 * h3[s]
-    for k in range(k4, n_k):
+                oj[s] = (oj[s] + w0 * h0[s] + w1 * h1[s] + w2 * h2[s] + w3 * h3[s] + w4 * h4[s] + w5 * h5[s]
+                         + w6 * h6[s] + w7 * h7[s])
+    for k in range(k8, n_k):
         hk = h[k]
         for j in range(n_j):
             wkj, oj = WT[k, j], out[j]
