@@ -112,7 +112,8 @@ class GRUNamesModel:
 
     # -- sampling ------------------------------------------------------------------------------------------------
     inline_max_count = 0  # ~0.2-0.4 ms per candidate: every batch runs in a worker thread
-    attempt_cost = 10  # ~25x the RNN's work per candidate: a tenth of the attempt budget (~0.5 s at most)
+    attempt_cost = 10  # ~25x the RNN's work per candidate: a tenth of the attempt budget (<= ~1 s of CPU)
+    max_batch = 512  # candidates per batch: ~0.1 s of work, so a client that leaves is noticed within ~0.1 s
 
     def sample(self, count: int, rng: np.random.Generator, **constraints) -> SampleResult:
         """Draw up to `count` names from the model conditioned on the constraints (see `sample_steps`)."""
@@ -151,7 +152,7 @@ class GRUNamesModel:
 
         return rejection_batches(count, draw_batch, prefix=prefix, prefix_ll=prefix_ll, known=self.known,
                                 exclude_known=exclude_known, unique=unique, max_attempts=max_attempts,
-                                greedy=temperature == 0.0)
+                                greedy=temperature == 0.0, max_batch=self.max_batch)
 
     def _sample_batch(self, batch, rng, temperature, h0, prev, prefix_len, min_length, max_length):
         """Yield (suffix, suffix log-likelihood) of the candidates in one batch that meet the lengths, in row order.

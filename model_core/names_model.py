@@ -58,7 +58,7 @@ def advance(steps: SampleSteps) -> SampleResult | None:
 
 def rejection_batches(count: int, draw_batch: Callable[[int], Iterable[tuple[str, float]]], *, prefix: str,
                       prefix_ll: float, known: frozenset[str], exclude_known: bool, unique: bool,
-                      max_attempts: int, greedy: bool) -> SampleSteps:
+                      max_attempts: int, greedy: bool, max_batch: int = MAX_BATCH) -> SampleSteps:
     """The rejection loop shared by every names model: batches of candidates until `count` are accepted.
 
     A generator that pauses after each batch, so a caller can run a cheap first batch in one place (the event
@@ -67,7 +67,8 @@ def rejection_batches(count: int, draw_batch: Callable[[int], Iterable[tuple[str
     `draw_batch(batch)` runs `batch` attempts and yields (suffix, suffix log-likelihood) for the candidates that met
     the length constraints; here they are filtered (unique, exclude_known) and counted against `max_attempts`, which
     bounds the work of any request. Batches are sized from the acceptance rate seen so far, so a constrained request
-    draws just enough candidates instead of one at a time. Greedy decoding (temperature 0) has exactly one outcome,
+    draws just enough candidates instead of one at a time; a batch is at most `max_batch` candidates and at most four
+    times the previous one, so a request that turns out hard is re-examined (and can be abandoned) often. Greedy decoding (temperature 0) has exactly one outcome,
     so it stops after a single attempt; and a batch in which COLLAPSED or more candidates met the lengths but none
     was new means the distribution has (all but) run out of new names, so the loop stops there too instead of
     spending the whole budget on repeats.
@@ -76,9 +77,11 @@ def rejection_batches(count: int, draw_batch: Callable[[int], Iterable[tuple[str
     seen: set[str] = set()
     attempts = 0
     rate = 1.0  # expected acceptance; re-estimated after every batch so batches stay just big enough
+    batch = 0
     while len(accepted) < count and attempts < max_attempts:
         need = count - len(accepted)
-        batch = 1 if greedy else min(max_attempts - attempts, MAX_BATCH, int(need / rate * 1.03) + 2)
+        grow = 4 * batch if batch else max_batch  # the first batch is sized from `need` alone
+        batch = 1 if greedy else min(max_attempts - attempts, max_batch, grow, int(need / rate * 1.03) + 2)
         attempts += batch
         before = len(accepted)
         offered = 0  # candidates of this batch that met the lengths
@@ -145,6 +148,7 @@ class NamesModel:
     # -- sampling ------------------------------------------------------------------------------------------------
     inline_max_count = 20  # requests of up to 20 names: the first batch (<= 22 candidates, ~0.1-0.4 ms) may run inline
     attempt_cost = 1  # work per candidate relative to this model: the service scales the attempt budget by it
+    max_batch = MAX_BATCH  # candidates per batch: 20,000 are ~0.15 s of work
 
     def sample(self, count: int, rng: np.random.Generator, **constraints) -> SampleResult:
         """Draw up to `count` names from the model conditioned on the constraints (see `sample_steps`)."""
@@ -183,7 +187,7 @@ class NamesModel:
             count,
             lambda batch: self._sample_batch(batch, rng, temperature, a0, prev, len(prefix_ix), min_length, max_length),
             prefix=prefix, prefix_ll=prefix_ll, known=self.known, exclude_known=exclude_known, unique=unique,
-            max_attempts=max_attempts, greedy=temperature == 0)
+            max_attempts=max_attempts, greedy=temperature == 0, max_batch=self.max_batch)
 
     def _sample_batch(self, batch, rng, temperature, a0, prev, prefix_len, min_length, max_length):
         """(suffix, suffix log-likelihood) of the candidates in one batch that meet the lengths."""

@@ -119,7 +119,7 @@ async def get_names(
     if count > settings.max_names_per_request:
         raise ParamError("count", f"count must be between 1 and {settings.max_names_per_request} (got {count})")
     seed = choose_seed(seed)
-    budget = max(1, settings.max_name_attempts // loaded.model.attempt_cost)  # the same work bound for every model
+    budget = max(1, settings.max_name_attempts // loaded.model.attempt_cost)  # costlier models: fewer candidates
 
     def start() -> SampleSteps:
         return loaded.model.sample_steps(
