@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from model_core import gru, gru_model
-from model_core.artifacts import ArtifactError, sha256_file
+from model_core.artifacts import ArtifactError
 from model_core.names_model import NamesModel
 from model_core.vocab import Vocab
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, rewrite_npz_artifact
 
 VOCAB = Vocab("\nabcdefghijklmnopqrstuvwxyz")
 KNOWN = ["abc", "rex", "stegosaurus"]
@@ -230,32 +230,22 @@ def test_tampered_weights_refused(tmp_path):
         gru_model.load(tmp_path, "m")
 
 
-def _rewrite(tmp_path, **arrays):
-    """Replace arrays and re-sign the JSON, so only the content checks can catch the problem."""
-    with np.load(tmp_path / "m.npz", allow_pickle=False) as z:
-        current = {k: z[k] for k in z.files}
-    current.update(arrays)
-    np.savez(tmp_path / "m.npz", **current)
-    meta = json.loads((tmp_path / "m.json").read_text())
-    meta["weights_sha256"] = sha256_file(tmp_path / "m.npz")
-    (tmp_path / "m.json").write_text(json.dumps(meta))
-
 
 def test_nan_weights_refused(tmp_path):
     params = _save(tmp_path)
     bad = params["Wh"].copy(); bad[0, 0, 0] = np.nan
-    _rewrite(tmp_path, Wh=bad)
+    rewrite_npz_artifact(tmp_path, "m", Wh=bad)
     with pytest.raises(ArtifactError, match="NaN"):
         gru_model.load(tmp_path, "m")
 
 
 def test_wrong_shapes_pickles_and_wrong_kind_refused(tmp_path):
     _save(tmp_path)
-    _rewrite(tmp_path, Wy=np.zeros((1, 8, 26)))
+    rewrite_npz_artifact(tmp_path, "m", Wy=np.zeros((1, 8, 26)))
     with pytest.raises(ArtifactError, match="shape"):
         gru_model.load(tmp_path, "m")
     _save(tmp_path)
-    _rewrite(tmp_path, known_names=np.array([{"x": 1}], dtype=object))
+    rewrite_npz_artifact(tmp_path, "m", known_names=np.array([{"x": 1}], dtype=object))
     with pytest.raises(ArtifactError, match="m.npz"):
         gru_model.load(tmp_path, "m")
     _save(tmp_path)

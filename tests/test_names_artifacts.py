@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from model_core import names_artifact
-from model_core.artifacts import ArtifactError, sha256_file
+from model_core.artifacts import ArtifactError
 from model_core.rnn import RNNParams, init_params
 from model_core.vocab import Vocab
+from tests.conftest import rewrite_npz_artifact
 
 VOCAB = Vocab("\nabcdefghijklmnopqrstuvwxyz")
 
@@ -59,35 +60,25 @@ def test_truncated_and_missing_weights_refused(tmp_path):
         names_artifact.load(tmp_path, "m")
 
 
-def _rewrite(tmp_path, **arrays):
-    """Replace arrays and re-sign the JSON, so only the content check can catch the problem."""
-    with np.load(tmp_path / "m.npz", allow_pickle=False) as z:
-        current = {k: z[k] for k in z.files}
-    current.update(arrays)
-    np.savez(tmp_path / "m.npz", **current)
-    meta = json.loads((tmp_path / "m.json").read_text())
-    meta["weights_sha256"] = sha256_file(tmp_path / "m.npz")
-    (tmp_path / "m.json").write_text(json.dumps(meta))
-
 
 def test_nan_weights_refused(tmp_path):
     params = _save(tmp_path)
     bad = params.Waa.copy(); bad[0, 0] = np.nan
-    _rewrite(tmp_path, Waa=bad)
+    rewrite_npz_artifact(tmp_path, "m", Waa=bad)
     with pytest.raises(ArtifactError, match="NaN"):
         names_artifact.load(tmp_path, "m")
 
 
 def test_wrong_shapes_refused(tmp_path):
     _save(tmp_path)
-    _rewrite(tmp_path, Wya=np.zeros((26, 6)))
+    rewrite_npz_artifact(tmp_path, "m", Wya=np.zeros((26, 6)))
     with pytest.raises(ArtifactError, match="shape"):
         names_artifact.load(tmp_path, "m")
 
 
 def test_pickled_arrays_refused(tmp_path):
     _save(tmp_path)
-    _rewrite(tmp_path, known_names=np.array([{"x": 1}], dtype=object))
+    rewrite_npz_artifact(tmp_path, "m", known_names=np.array([{"x": 1}], dtype=object))
     with pytest.raises(ArtifactError):
         names_artifact.load(tmp_path, "m")
 
