@@ -230,7 +230,6 @@ def test_tampered_weights_refused(tmp_path):
         gru_model.load(tmp_path, "m")
 
 
-
 def test_nan_weights_refused(tmp_path):
     params = _save(tmp_path)
     bad = params["Wh"].copy(); bad[0, 0, 0] = np.nan

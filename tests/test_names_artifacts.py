@@ -60,7 +60,6 @@ def test_truncated_and_missing_weights_refused(tmp_path):
         names_artifact.load(tmp_path, "m")
 
 
-
 def test_nan_weights_refused(tmp_path):
     params = _save(tmp_path)
     bad = params.Waa.copy(); bad[0, 0] = np.nan
