@@ -16,14 +16,14 @@ import numpy as np
 from app.settings import Settings
 from model_core import names_artifact
 from model_core.artifacts import ArtifactError, read_json, resolve_inside
-from model_core.names_model import NamesModel  # or GRUNamesModel: the same sampling interface
+from model_core.names_model import ServedNamesModel  # NamesModel (RNN) or GRUNamesModel
 
 log = logging.getLogger("app.registry")
 
 
 @dataclass
 class LoadedNames:
-    model: NamesModel
+    model: ServedNamesModel
     meta: dict[str, Any]
 
 

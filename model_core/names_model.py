@@ -108,8 +108,26 @@ def rejection_batches(count: int, draw_batch: Callable[[int], Iterable[tuple[str
     return SampleResult(accepted, attempts, exhausted=len(accepted) < count)
 
 
+class ServedNamesModel:
+    """What the service needs of a names model, and the parts every one shares. A subclass provides `vocab`,
+    `known`, `char_log_probs(name)` and `sample_steps(count, rng, **constraints)` (a `rejection_batches` run), and
+    sets `inline_max_count`, `attempt_cost` and `max_batch`."""
+
+    inline_max_count: int  # requests of up to this many names may run their first batch on the event loop
+    attempt_cost: int  # work per candidate relative to the RNN: the service scales the attempt budget by it
+    max_batch: int  # candidates per batch at most
+
+    def score(self, name: str) -> float:
+        """log p(name + end-of-name) under the model (lower-case input)."""
+        return float(self.char_log_probs(name).sum())
+
+    def sample(self, count: int, rng: np.random.Generator, **constraints) -> SampleResult:
+        """Draw up to `count` names from the model conditioned on the constraints (see `sample_steps`)."""
+        return finish(self.sample_steps(count, rng, **constraints))
+
+
 @dataclass
-class NamesModel:
+class NamesModel(ServedNamesModel):
     params: RNNParams
     vocab: Vocab
     known: frozenset[str] = field(default_factory=frozenset)  # training names, lower-case
@@ -142,17 +160,10 @@ class NamesModel:
             prev = target
         return out
 
-    def score(self, name: str) -> float:
-        return float(self.char_log_probs(name).sum())
-
     # -- sampling ------------------------------------------------------------------------------------------------
     inline_max_count = 20  # requests of up to 20 names: the first batch (<= 22 candidates, ~0.1-0.4 ms) may run inline
     attempt_cost = 1  # work per candidate relative to this model: the service scales the attempt budget by it
     max_batch = MAX_BATCH  # candidates per batch: 20,000 are ~0.15 s of work
-
-    def sample(self, count: int, rng: np.random.Generator, **constraints) -> SampleResult:
-        """Draw up to `count` names from the model conditioned on the constraints (see `sample_steps`)."""
-        return finish(self.sample_steps(count, rng, **constraints))
 
     def sample_steps(
         self,
