@@ -64,7 +64,7 @@ def test_known_flag_matches_score(client):
 
 def test_temperature_zero_single_greedy_name(client):
     body = client.get("/names", params={"count": 3, "temperature": 0, "seed": 1}).json()
-    assert len(body["names"]) == 1 and not body["complete"] and "found 1 of 3" in body["message"]
+    assert len(body["names"]) == 1 and not body["complete"] and "found 1 of 3 distinct names meeting the constraints in 1 attempt;" in body["message"]
 
 
 @pytest.mark.parametrize("model, budget", [("dinos", 20_000), ("dinos-gru", 2_000)])

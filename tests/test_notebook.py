@@ -92,14 +92,31 @@ def test_initialize_parameters_seeded():
     assert not p["b"].any() and not p["by"].any() and p["Wya"].shape == (27, 50)
 
 
-def test_model_prints_the_graded_samples(dinos_path, capsys):
-    data = open(dinos_path).read().split("\n")  # as the issue writes it: not lower-cased by the caller
-    params, last = nb.model(data, IX_TO_CHAR, CHAR_TO_IX, 2001)
+# The course's printed smoothed losses every 2,000 iterations (its published expected output), and its samples.
+COURSE_LOSSES = {0: "23.087336", 2000: "27.884160", 4000: "25.901815", 6000: "24.608779", 8000: "24.070350",
+                 10000: "23.844446", 12000: "23.291971"}
+COURSE_SAMPLES = {
+    0: "Nkzxwtdmfqoeyhsqwasjkjvu\nKneb\nKzxwtdmfqoeyhsqwasjkjvu\nNeb\nZxwtdmfqoeyhsqwasjkjvu\nEb\nXwtdmfqoeyhsqwasjkjvu\n",
+    2000: "Liusskeomnolxeros\nHmdaairus\nHytroligoraurus\nLecalosapaus\nXusicikoraurus\nAbalpsamantisaurus\nTpraneronxeros\n",
+    12000: "Onyxosaurus\nKica\nLustrepiosaurus\nOlaagrraiansaurus\nYuspangosaurus\nEealosaurus\nTrognesaurus\n",
+}
+
+
+def test_model_prints_the_graded_losses_and_samples(dinos_path, capsys):
+    """The course's trajectory to the printed digit through iteration 12,000.
+
+    Not 22,000, the graded cell's length: past ~14,000 iterations the SGD trajectory depends on the last bits of
+    the BLAS products, so it differs between OpenBLAS kernels (measured here at 22,000: 22.882589 'Trodoeosaurus'
+    with this machine's SkylakeX kernel, 22.790459 'Trodonosaurus' with OPENBLAS_CORETYPE=Prescott, 22.779373
+    'Trododon' with Haswell) and between course users' own machines (published runs of the unmodified notebook
+    print 22.759659 'Trocephods' and fail its assert); the course's expected 22.728886 is one such machine's.
+    """
+    data = open(dinos_path).read().split("\n")  # as the course writes it: not lower-cased by the caller
+    params, last = nb.model(data, IX_TO_CHAR, CHAR_TO_IX, 12001)
     out = capsys.readouterr().out
-    assert "Iteration: 0, Loss: 23.087336\n" in out
-    assert "Iteration: 2000, Loss: 27.884160\n" in out
-    first = "Nkzxwtdmfqoeyhsqwasjkjvu\nKneb\nKzxwtdmfqoeyhsqwasjkjvu\nNeb\nZxwtdmfqoeyhsqwasjkjvu\nEb\nXwtdmfqoeyhsqwasjkjvu\n"
-    second = "Liusskeomnolxeros\nHmdaairus\nHytroligoraurus\nLecalosapaus\nXusicikoraurus\nAbalpsamantisaurus\nTpraneronxeros\n"
-    assert first in out and second in out
-    assert last == "Tpraneronxeros\n"
+    for iteration, loss in COURSE_LOSSES.items():
+        assert f"Iteration: {iteration}, Loss: {loss}\n" in out
+    for iteration, names in COURSE_SAMPLES.items():
+        assert f"Iteration: {iteration}, Loss: {COURSE_LOSSES[iteration]}\n\n{names}" in out
+    assert last == "Trognesaurus\n"
     assert set(params) == {"Wax", "Waa", "Wya", "b", "by"}

@@ -138,7 +138,8 @@ async def get_names(
     NAMES_GENERATED.labels(model_id).inc(len(names))
     message = None
     if result.exhausted:
-        message = (f"found {len(names)} of {count} distinct names meeting the constraints in {result.attempts} attempts; "
+        message = (f"found {len(names)} of {count} distinct names meeting the constraints in {result.attempts} "
+                   f"attempt{'s' if result.attempts != 1 else ''}; "
                    "relax min_length/max_length/prefix/exclude_known or raise the temperature")
     response = NamesResponse(names=names, seed=seed, model=model_id, requested=count, complete=not result.exhausted,
                              message=message, attempts=result.attempts)
