@@ -14,10 +14,14 @@ from tests.conftest import ARTIFACTS
 
 PROMPT = "Forsooth this maketh no sense"
 
+# These tests check outputs, not back-pressure (tests/test_generation_slots.py does): a generous slot wait keeps the
+# concurrent ones from turning into 503s on a busy machine.
+QUEUE_TIMEOUT_S = 120.0
+
 
 @pytest.fixture(scope="module")
 def client():
-    with TestClient(create_app(Settings(artifact_dir=ARTIFACTS))) as c:
+    with TestClient(create_app(Settings(artifact_dir=ARTIFACTS, queue_timeout_s=QUEUE_TIMEOUT_S))) as c:
         yield c
 
 

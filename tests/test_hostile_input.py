@@ -62,7 +62,7 @@ def test_requests_cannot_change_the_model(client):
 def test_saturated_service_answers_503_with_retry_after(artifact_copy):
     app = create_app(Settings(artifact_dir=artifact_copy, max_concurrent_generations=1, queue_timeout_s=0.0))
     with TestClient(app) as c:
-        leases = [app.state.slots[k].lease() for k in ("names", "poem")]  # someone else is generating
+        leases = [app.state.slots[k].lease_nowait() for k in ("names", "poem")]  # someone else is generating
         try:
             r = c.get("/names", params={"seed": 1})
             assert r.status_code == 503 and r.headers["retry-after"] == "1" and "busy" in r.json()["error"]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import threading
-from contextlib import contextmanager
-from typing import Annotated, Iterator
+from collections import deque
+from typing import Annotated
 
 from fastapi import Depends, Request
 
@@ -34,40 +35,90 @@ def choose_seed(seed: int | None) -> int:
 
 
 class GenerationSlots:
-    """At most N generations at once per worker; a request that cannot get a slot in time gets 503 + Retry-After."""
+    """At most N generations at once per worker; a request that cannot get a slot in time gets 503 + Retry-After.
+
+    Waiting happens on the event loop (`await acquire()`), never in a worker thread: a flood of queued requests
+    must not occupy the thread pool that every other route's work (and every stream's steps) needs. Waiters are
+    served first come, first served. A slot can be released from any thread (a stream ends in a worker thread):
+    the release hands it to the oldest waiter through that waiter's event loop.
+    """
 
     def __init__(self, limit: int, timeout_s: float):
-        self._sem = threading.BoundedSemaphore(limit)
-        self._timeout = timeout_s
         self.limit = limit
+        self._timeout = timeout_s
+        self._free = limit
+        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = deque()
+        self._lock = threading.Lock()
 
-    def lease(self) -> "Lease":
-        """Take a slot now (503 if none frees up in time); release it exactly once with `Lease.release()`."""
-        if not self._sem.acquire(timeout=self._timeout):
-            raise ServiceUnavailable("server busy: too many generation requests in progress, retry shortly", retry_after=1)
-        return Lease(self._sem)
-
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        lease = self.lease()
+    async def acquire(self) -> "Lease":
+        """A slot, once one is free (503 if none frees up within the queue timeout); release it with `Lease.release()`."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return Lease(self)
+            waiter = loop.create_future()
+            self._waiters.append((loop, waiter))
         try:
-            yield
-        finally:
-            lease.release()
+            await asyncio.wait([waiter], timeout=self._timeout)
+        except BaseException:  # the request was cancelled while it waited
+            self._abandon(loop, waiter)
+            raise
+        if not waiter.done():  # timed out
+            self._abandon(loop, waiter)
+            raise ServiceUnavailable("server busy: too many generation requests in progress, retry shortly", retry_after=1)
+        return Lease(self)
+
+    def _abandon(self, loop: asyncio.AbstractEventLoop, waiter: asyncio.Future) -> None:
+        """Stop waiting; a slot granted meanwhile goes back (on the waiter's loop, so no grant can race this)."""
+        if waiter.done():
+            if not waiter.cancelled():
+                self._release()  # granted just now, but nobody will use it
+            return
+        waiter.cancel()  # a grant already on its way to this waiter passes the slot on (see _grant)
+        with self._lock:
+            if (loop, waiter) in self._waiters:
+                self._waiters.remove((loop, waiter))
+
+    def lease_nowait(self) -> "Lease":
+        """A slot now, from any thread, or 503 at once (no waiting)."""
+        with self._lock:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return Lease(self)
+        raise ServiceUnavailable("server busy: too many generation requests in progress, retry shortly", retry_after=1)
+
+    def _release(self) -> None:
+        """Give a slot back: to the oldest waiter whose event loop still runs, else to the pool."""
+        with self._lock:
+            while self._waiters:
+                loop, waiter = self._waiters.popleft()
+                try:
+                    loop.call_soon_threadsafe(self._grant, waiter)
+                    return
+                except RuntimeError:  # that waiter's loop is closed: nobody is waiting there any more
+                    continue
+            self._free += 1
+
+    def _grant(self, waiter: asyncio.Future) -> None:  # on the waiter's event loop
+        if waiter.cancelled():
+            self._release()  # it gave up in the meantime: the next waiter (or the pool) gets the slot
+        else:
+            waiter.set_result(None)
 
 
 class Lease:
     """A held generation slot; releasing twice is harmless (a stream may end by finishing or by disconnecting)."""
 
-    def __init__(self, sem: threading.BoundedSemaphore):
-        self._sem: threading.BoundedSemaphore | None = sem
+    def __init__(self, slots: GenerationSlots):
+        self._slots: GenerationSlots | None = slots
         self._lock = threading.Lock()
 
     def release(self) -> None:
         with self._lock:
-            sem, self._sem = self._sem, None
-        if sem is not None:
-            sem.release()
+            slots, self._slots = self._slots, None
+        if slots is not None:
+            slots._release()
 
     def __del__(self) -> None:  # safety net: a stream that was never iterated still gives its slot back
         self.release()
