@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -131,6 +132,23 @@ def test_client_disconnect_stops_generation():
     finally:
         proc.terminate()
         proc.communicate(timeout=60)
+
+
+def test_abandoned_plain_poem_stops_and_frees_its_slot():
+    """A /poem whose client hangs up stops at the next 100-character chunk (logged 499) instead of generating all
+    2,000 characters; nothing is counted as generated and the next poem is served."""
+    proc, base = start_server()
+    try:
+        with pytest.raises(httpx.TimeoutException):
+            httpx.get(base + "/poem", params={"length": 2000, "seed": 5}, timeout=0.2)
+        time.sleep(1.0)
+        assert _chars_generated(base) == 0
+        assert httpx.get(base + "/poem", params={"length": 5, "seed": 1}, timeout=30).status_code == 200
+    finally:
+        proc.terminate()
+        log = proc.communicate(timeout=60)[0]
+    access = [json.loads(line) for line in log.splitlines() if line.startswith('{"event": "access"')]
+    assert [(a["path"], a["status"]) for a in access if a["path"] == "/poem"] == [("/poem", 499), ("/poem", 200)]
 
 
 def test_health_stays_fast_during_heavy_generation():
