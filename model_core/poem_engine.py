@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from model_core.lstm import CharLSTM, SlidingWindows
-from model_core.vocab import Vocab
+from model_core.vocab import Vocab, ascii_lower
 
 MODES = ("window", "stateful")
 
@@ -36,7 +36,7 @@ class PoemEngine:
 
     def normalise_prompt(self, prompt: str) -> str:
         """Lower-case the prompt and check it; raises UnknownCharactersError naming characters outside the vocab."""
-        text = prompt.lower()
+        text = ascii_lower(prompt)
         self.vocab.check(text, "prompt")
         return text
 

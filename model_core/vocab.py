@@ -18,6 +18,16 @@ class UnknownCharactersError(ValueError):
         super().__init__(f"{what} contains characters outside the vocabulary: {shown}; allowed: {describe(allowed)}")
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """Lower-case A-Z only: user input is case-insensitive over the vocabulary's ASCII letters, while look-alikes such
+    as the Kelvin sign (U+212A, whose str.lower() is "k") or "İ" (which lowers to "i" plus a combining dot) stay what
+    they are, so they are refused and named as typed."""
+    return text.translate(_ASCII_LOWER)
+
+
 def describe(chars: str) -> str:
     """A readable summary of a character set, e.g. "a-z and '\\n'"."""
     printable = "".join(c for c in chars if c.isprintable())

@@ -117,7 +117,7 @@ def test_score(client):
     ({"max_length": 0}, "max_length"), ({"max_length": 51}, "max_length"), ({"min_length": 0}, "min_length"),
     ({"min_length": 8, "max_length": 5}, "min_length"),
     ({"prefix": "t1"}, "prefix"), ({"prefix": "tÿ"}, "prefix"), ({"prefix": "a b"}, "prefix"), ({"prefix": "İ"}, "prefix"),
-    ({"prefix": "🦖"}, "prefix"), ({"prefix": "a\x00"}, "prefix"), ({"prefix": "x" * 51}, "prefix"),
+    ({"prefix": "\u212aa"}, "prefix"), ({"prefix": "🦖"}, "prefix"), ({"prefix": "a\x00"}, "prefix"), ({"prefix": "x" * 51}, "prefix"),
     ({"prefix": "abcdef", "max_length": 5}, "prefix"),
     ({"exclude_known": "maybe"}, "exclude_known"), ({"model": "nope"}, "model"),
 ])
@@ -126,6 +126,14 @@ def test_bad_input_is_422_naming_the_parameter(client, params, param):
     assert r.status_code == 422, r.text
     body = r.json()
     assert body["error"] and any(d["param"] == param for d in body["detail"]), body
+
+
+def test_look_alike_letters_are_named_as_typed(client):
+    """Only A-Z are folded: the Kelvin sign (which str.lower() turns into "k") and "İ" are refused as themselves."""
+    for prefix, shown in (("\u212aa", "'\u212a'"), ("Tİ", "'İ'")):
+        msg = client.get("/names", params={"prefix": prefix}).json()["detail"][0]["message"]
+        assert msg.startswith(f"characters outside the vocabulary: {shown};"), msg
+    assert client.get("/names", params={"prefix": "TRI", "seed": 1}).json()["names"][0]["name"].startswith("Tri")
 
 
 def test_422_message_names_range_and_characters(client):

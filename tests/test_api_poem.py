@@ -93,6 +93,8 @@ def test_bad_input_422(client, params, param):
 def test_unknown_characters_listed_with_allowed_set(client):
     msg = client.get("/poem", params={"prompt": "in 1609, ü"}).json()["detail"][0]["message"]
     assert "'1'" in msg and "'6'" in msg and "'ü'" in msg and "abcdefghijklmnopqrstuvwxyz" in msg
+    msg = client.get("/poem", params={"prompt": "\u212aing İ"}).json()["detail"][0]["message"]
+    assert msg.startswith("characters outside the vocabulary: '\u212a', 'İ';"), msg  # not folded to "k" and "i̇"
 
 
 def test_readyz_and_info_cover_poem(client):

@@ -15,7 +15,7 @@ from app.errors import ERROR_RESPONSES, ParamError, ServiceUnavailable
 from app.observability import NAMES_GENERATED
 from app.registry import LoadedNames, Registry
 from model_core.names_model import HARD_MAX_LENGTH, SampleResult, SampleSteps, advance, capitalise
-from model_core.vocab import describe
+from model_core.vocab import ascii_lower, describe
 
 router = APIRouter(tags=["names"], responses=ERROR_RESPONSES)
 COUNT_MAX = 100  # documented bound; the setting max_names_per_request may lower it
@@ -58,7 +58,7 @@ def _names_model(reg: Registry, model: str | None) -> tuple[str, LoadedNames]:
 
 
 def _check_chars(loaded: LoadedNames, param: str, text: str) -> str:
-    text = text.lower()
+    text = ascii_lower(text)
     chars = loaded.model.vocab.chars.replace("\n", "")
     bad = [c for c in dict.fromkeys(text) if c not in chars]
     if bad:
