@@ -6,6 +6,7 @@ With several workers, set PROMETHEUS_MULTIPROC_DIR to an empty writable director
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -32,8 +33,22 @@ _FRAMEWORK_PAGES = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/open
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # accept a caller's id only if it is safe to log and echo
 
 
+def _forget_dead_workers(directory: str) -> None:
+    """Drop the live gauges (in-flight requests) of worker processes that died without cleaning up, e.g. a worker
+    killed mid-request: their files would otherwise keep counting its requests as in flight for ever."""
+    for path in glob.glob(os.path.join(directory, "gauge_live*_*.db")):
+        pid = int(path.rsplit("_", 1)[1].removesuffix(".db"))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, directory)
+        except PermissionError:
+            pass  # alive, under another user
+
+
 def metrics_payload() -> tuple[bytes, str]:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _forget_dead_workers(directory)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST

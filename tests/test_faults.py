@@ -25,11 +25,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(workers: int = 1) -> tuple[subprocess.Popen, str]:
+def start_server(workers: int = 1, **env_vars: str) -> tuple[subprocess.Popen, str]:
     """The production entry point (`python -m app`, as `make run` and the container use) on a free port."""
     port = free_port()
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "HOST": "127.0.0.1", "PORT": str(port),
-           "WORKERS": str(workers)}
+           "WORKERS": str(workers), **env_vars}
     proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -64,8 +64,8 @@ def test_sigterm_finishes_in_flight_then_exits_cleanly():
         httpx.get(base + "/healthz", timeout=2)
 
 
-def test_worker_killed_mid_stream_ends_cleanly_and_service_recovers():
-    proc, base = start_server(workers=2)
+def test_worker_killed_mid_stream_ends_cleanly_and_service_recovers(tmp_path):
+    proc, base = start_server(workers=2, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
     port = int(base.rsplit(":", 1)[1])
     try:
         events = 0
@@ -105,6 +105,9 @@ def test_worker_killed_mid_stream_ends_cleanly_and_service_recovers():
         while live_workers() != 2 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert live_workers() == 2
+        in_flight = [line for line in httpx.get(base + "/metrics", timeout=30).text.splitlines()
+                     if line.startswith("http_requests_in_flight ")]
+        assert in_flight == ["http_requests_in_flight 1.0"]  # this scrape only, not the killed worker's stream
     finally:
         proc.terminate()
         proc.communicate(timeout=60)
