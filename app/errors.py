@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -33,6 +33,11 @@ class ServiceUnavailable(Exception):
 
     def __init__(self, message: str, retry_after: int | None = None):
         self.message, self.retry_after = message, retry_after
+
+
+class ClientDisconnected(Exception):
+    """The client went away while its request waited for a generation slot: no work is done, and the request is
+    logged with status 499 (nginx's "client closed request"; nobody receives the response)."""
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -94,6 +99,10 @@ async def validation_handler(request: Request, exc: RequestValidationError) -> J
 async def param_error_handler(request: Request, exc: ParamError) -> JSONResponse:
     body = ErrorResponse(error="invalid request parameters", detail=[ParamDetail(param=exc.param, message=exc.message)])
     return JSONResponse(status_code=exc.status_code, content=body.model_dump())
+
+
+async def disconnected_handler(request: Request, exc: ClientDisconnected) -> Response:
+    return Response(status_code=499)
 
 
 async def unavailable_handler(request: Request, exc: ServiceUnavailable) -> JSONResponse:

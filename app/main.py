@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
     app.add_exception_handler(errors.ParamError, errors.param_error_handler)
     app.add_exception_handler(errors.ServiceUnavailable, errors.unavailable_handler)
+    app.add_exception_handler(errors.ClientDisconnected, errors.disconnected_handler)
     app.add_middleware(ObservabilityMiddleware)
     app.include_router(names.router)
     app.include_router(poem.router)

@@ -139,19 +139,48 @@ def test_client_disconnect_stops_generation():
 
 def test_abandoned_plain_poem_stops_and_frees_its_slot():
     """A /poem whose client hangs up stops at the next 100-character chunk (logged 499) instead of generating all
-    2,000 characters; nothing is counted as generated and the next poem is served."""
+    2,000 characters, and the next poem is served."""
     proc, base = start_server()
     try:
         with pytest.raises(httpx.TimeoutException):
             httpx.get(base + "/poem", params={"length": 2000, "seed": 5}, timeout=0.2)
         time.sleep(1.0)
-        assert _chars_generated(base) == 0
+        produced = _chars_generated(base)
+        assert produced % 100 == 0 and produced < 2000  # whole chunks, then it stopped
         assert httpx.get(base + "/poem", params={"length": 5, "seed": 1}, timeout=30).status_code == 200
+        assert _chars_generated(base) == produced + 5
     finally:
         proc.terminate()
         log = proc.communicate(timeout=60)[0]
     access = [json.loads(line) for line in log.splitlines() if line.startswith('{"event": "access"')]
     assert [(a["path"], a["status"]) for a in access if a["path"] == "/poem"] == [("/poem", 499), ("/poem", 200)]
+
+
+def test_clients_gone_while_queued_cost_no_generation():
+    """With one slot busy, 20 poem requests whose clients hang up while queued are dropped when their turn comes
+    (logged 499): not a single character is generated for them, and the next live request is served."""
+    proc, base = start_server(DINO_MAX_CONCURRENT_GENERATIONS="1", DINO_QUEUE_TIMEOUT_S="60")
+    port = int(base.rsplit(":", 1)[1])
+    try:
+        live = {}
+        busy = threading.Thread(target=lambda: live.setdefault("r", httpx.get(
+            base + "/poem", params={"length": 2000, "seed": 1}, timeout=60)))
+        busy.start()
+        time.sleep(0.1)  # the long poem holds the only slot
+        for i in range(20):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(f"GET /poem?length=2000&seed={i + 10} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            # closed: the client is gone while its request waits in the queue
+        busy.join(60)
+        assert live["r"].status_code == 200
+        r = httpx.get(base + "/poem", params={"length": 5, "seed": 2}, timeout=60)
+        assert r.status_code == 200
+        assert _chars_generated(base) == 2000 + 5  # nothing for the 20 abandoned requests
+    finally:
+        proc.terminate()
+        log = proc.communicate(timeout=60)[0]
+    access = [json.loads(line) for line in log.splitlines() if line.startswith('{"event": "access"')]
+    assert sorted(a["status"] for a in access if a["path"] == "/poem") == [200, 200] + [499] * 20
 
 
 def test_health_stays_fast_during_heavy_generation():

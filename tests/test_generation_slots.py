@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api.deps import GenerationSlots
-from app.errors import ServiceUnavailable
+from app.errors import ClientDisconnected, ServiceUnavailable
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import ARTIFACTS
@@ -40,6 +40,45 @@ def test_first_come_first_served_and_release_from_another_thread():
         threading.Thread(target=held.release).start()  # e.g. a stream finishing in a worker thread
         await asyncio.gather(*tasks)
         assert order == [0, 1, 2, 3, 4] and _free(slots) == 1
+
+    asyncio.run(main())
+
+
+class _Client:
+    """The part of a Starlette Request that acquire() looks at."""
+
+    def __init__(self, gone: bool):
+        self.gone = gone
+
+    async def is_disconnected(self) -> bool:
+        return self.gone
+
+
+def test_a_client_gone_while_queued_passes_its_turn_on():
+    """A waiter whose client left is dropped when its turn comes (ClientDisconnected, 499) and the slot goes straight
+    to the next waiter; one that times out after its client left is a 499 too, not a 503."""
+    async def main():
+        slots = GenerationSlots(1, timeout_s=5)
+        held = await slots.acquire()
+        gone = asyncio.create_task(slots.acquire(_Client(gone=True)))
+        live = asyncio.create_task(slots.acquire(_Client(gone=False)))
+        await asyncio.sleep(0.01)
+        held.release()
+        with pytest.raises(ClientDisconnected):
+            await gone
+        lease = await asyncio.wait_for(live, 1)
+        assert _free(slots) == 0
+        lease.release()
+        assert _free(slots) == 1
+
+        short = GenerationSlots(1, timeout_s=0.05)
+        held = await short.acquire()
+        with pytest.raises(ClientDisconnected):
+            await short.acquire(_Client(gone=True))
+        with pytest.raises(ServiceUnavailable):
+            await short.acquire(_Client(gone=False))
+        held.release()
+        assert _free(short) == 1 and not short._waiters
 
     asyncio.run(main())
 

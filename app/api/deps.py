@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.errors import ServiceUnavailable
+from app.errors import ClientDisconnected, ServiceUnavailable
 from app.registry import Registry
 from app.settings import Settings
 
@@ -50,8 +50,12 @@ class GenerationSlots:
         self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = deque()
         self._lock = threading.Lock()
 
-    async def acquire(self) -> "Lease":
-        """A slot, once one is free (503 if none frees up within the queue timeout); release it with `Lease.release()`."""
+    async def acquire(self, request: Request | None = None) -> "Lease":
+        """A slot, once one is free (503 if none frees up within the queue timeout); release it with `Lease.release()`.
+
+        With `request`, a client that went away while it waited is noticed when its turn comes (or its wait times
+        out): the slot passes straight on and ClientDisconnected (499) is raised, so a queue of abandoned requests
+        costs no generation work."""
         loop = asyncio.get_running_loop()
         with self._lock:
             if self._free and not self._waiters:
@@ -66,8 +70,14 @@ class GenerationSlots:
             raise
         if not waiter.done():  # timed out
             self._abandon(loop, waiter)
+            if request is not None and await request.is_disconnected():
+                raise ClientDisconnected
             raise ServiceUnavailable("server busy: too many generation requests in progress, retry shortly", retry_after=1)
-        return Lease(self)
+        lease = Lease(self)
+        if request is not None and await request.is_disconnected():
+            lease.release()
+            raise ClientDisconnected
+        return lease
 
     def _abandon(self, loop: asyncio.AbstractEventLoop, waiter: asyncio.Future) -> None:
         """Stop waiting; a slot granted meanwhile goes back (on the waiter's loop, so no grant can race this)."""

@@ -78,7 +78,7 @@ async def _sample(start: Callable[[], SampleSteps], inline: bool, slots: Generat
     steps = start() if inline else None
     if steps is not None and (result := advance(steps)) is not None:
         return result
-    lease = await slots.acquire()  # waits on the event loop; 503 + Retry-After if no slot frees up in time
+    lease = await slots.acquire(request)  # waits on the event loop; 503 + Retry-After if no slot frees up in time
     try:
         if steps is None:
             steps = await run_in_threadpool(start)

@@ -109,12 +109,13 @@ def _take(chars: Iterator[str], n: int) -> str:
 async def get_poem(request: Request, req: PoemRequestDep, slots: PoemSlotsDep) -> PoemResponse | Response:
     """The slot is awaited on the event loop; the characters are generated in a worker thread, CHUNK at a time, and
     a client that has gone away between chunks stops the generation (logged as 499)."""
-    lease = await slots.acquire()
+    lease = await slots.acquire(request)
     chars = req.characters()
     try:
         parts = []
         while chunk := await run_in_threadpool(_take, chars, CHUNK):
             parts.append(chunk)
+            CHARS_GENERATED.labels(req.mode.value).inc(len(chunk))  # work done, whether or not anyone reads it
             if await request.is_disconnected():
                 return Response(status_code=499)  # nobody reads this (logged as 499, like nginx)
         continuation = "".join(parts)
@@ -124,7 +125,6 @@ async def get_poem(request: Request, req: PoemRequestDep, slots: PoemSlotsDep) -
             chars.close()  # stop the generator (and its time limit) at once
         except ValueError:
             pass  # a worker thread is inside it right now (the request was cancelled); it ends with that chunk
-    CHARS_GENERATED.labels(req.mode.value).inc(len(continuation))
     return PoemResponse(prompt=req.prompt, continuation=continuation, poem=req.prompt + continuation, seed=req.seed,
                         mode=req.mode, temperature=req.temperature, model=req.model)
 
@@ -165,8 +165,8 @@ def _sse(event: str, data: dict) -> str:
 @router.get("/poem/stream", summary="The same poem, streamed as Server-Sent Events",
             response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}, "description": "`event: char` per character (data: {\"c\": ...}), then `event: done` with the seed and totals"}})
-async def stream_poem(req: PoemRequestDep, slots: PoemSlotsDep) -> StreamingResponse:
-    lease = await slots.acquire()  # taken before the response starts, so a saturated server can still answer 503
+async def stream_poem(request: Request, req: PoemRequestDep, slots: PoemSlotsDep) -> StreamingResponse:
+    lease = await slots.acquire(request)  # taken before the response starts, so a saturated server can still answer 503
     text, seed, mode, model_id, temperature = req.prompt, req.seed, req.mode, req.model, req.temperature
 
     def events() -> Iterator[str]:
