@@ -38,12 +38,25 @@ def _forget_dead_workers(directory: str) -> None:
     killed mid-request: their files would otherwise keep counting its requests as in flight for ever."""
     for path in glob.glob(os.path.join(directory, "gauge_live*_*.db")):
         pid = int(path.rsplit("_", 1)[1].removesuffix(".db"))
+        if not _alive(pid):
+            multiprocess.mark_process_dead(pid, directory)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a killed worker that its supervisor has not reaped yet is a zombie: dead, though it has a pid)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # the state follows the parenthesised command
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel whether the pid exists
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            multiprocess.mark_process_dead(pid, directory)
+            return False
         except PermissionError:
             pass  # alive, under another user
+        return True
 
 
 def metrics_payload() -> tuple[bytes, str]:

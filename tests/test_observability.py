@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -53,3 +55,18 @@ def test_json_access_log(client, caplog):
     entries = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
     entry = next(e for e in entries if e["request_id"] == "req-7")
     assert entry["route"] == "/names" and entry["status"] == 200 and entry["duration_ms"] >= 0
+
+
+def test_a_killed_worker_not_yet_reaped_counts_as_dead():
+    """The in-flight gauge of a dead worker is dropped even while it is a zombie its supervisor has not reaped."""
+    import subprocess
+
+    from app.observability import _alive
+
+    child = subprocess.Popen(["sleep", "0"])
+    deadline = time.monotonic() + 10
+    while _alive(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _alive(child.pid)  # exited, not yet waited for: a zombie
+    assert child.poll() == 0  # reaped only now
+    assert _alive(os.getpid())
