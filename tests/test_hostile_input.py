@@ -67,6 +67,8 @@ def test_saturated_service_answers_503_with_retry_after(artifact_copy):
             r = c.get("/names", params={"seed": 1})
             assert r.status_code == 503 and r.headers["retry-after"] == "1" and "busy" in r.json()["error"]
             assert c.get("/poem/stream", params={"seed": 1}).status_code == 503
+            assert c.get("/names/score", params={"name": "rex"}).status_code == 503  # the GRU ensemble: names work
+            assert c.get("/names/score", params={"name": "rex", "model": "dinos"}).status_code == 200  # microseconds
             assert c.get("/healthz").status_code == 200
         finally:
             for lease in leases:
