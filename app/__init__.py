@@ -10,3 +10,8 @@ import os
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+
+# With several workers, metrics aggregate through files in PROMETHEUS_MULTIPROC_DIR; create it if it does not exist
+# yet, instead of failing at the first metric with a bare FileNotFoundError.
+if _metrics_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(_metrics_dir, exist_ok=True)

@@ -65,7 +65,7 @@ def test_sigterm_finishes_in_flight_then_exits_cleanly():
 
 
 def test_worker_killed_mid_stream_ends_cleanly_and_service_recovers(tmp_path):
-    proc, base = start_server(workers=2, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    proc, base = start_server(workers=2, PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))  # created at start
     port = int(base.rsplit(":", 1)[1])
     try:
         events = 0
