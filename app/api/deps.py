@@ -34,6 +34,10 @@ def choose_seed(seed: int | None) -> int:
     return secrets.randbelow(SEED_MAX + 1) if seed is None else seed
 
 
+def _busy() -> ServiceUnavailable:
+    return ServiceUnavailable("server busy: too many generation requests in progress, retry shortly", retry_after=1)
+
+
 class GenerationSlots:
     """At most N generations at once per worker; a request that cannot get a slot in time gets 503 + Retry-After.
 
@@ -58,8 +62,7 @@ class GenerationSlots:
         costs no generation work."""
         loop = asyncio.get_running_loop()
         with self._lock:
-            if self._free and not self._waiters:
-                self._free -= 1
+            if self._take_free():
                 return Lease(self)
             waiter = loop.create_future()
             self._waiters.append((loop, waiter))
@@ -68,16 +71,23 @@ class GenerationSlots:
         except BaseException:  # the request was cancelled while it waited
             self._abandon(loop, waiter)
             raise
-        if not waiter.done():  # timed out
+        granted = waiter.done()
+        if not granted:  # timed out
             self._abandon(loop, waiter)
-            if request is not None and await request.is_disconnected():
-                raise ClientDisconnected
-            raise ServiceUnavailable("server busy: too many generation requests in progress, retry shortly", retry_after=1)
-        lease = Lease(self)
         if request is not None and await request.is_disconnected():
-            lease.release()
+            if granted:
+                self._release()  # straight on to the next waiter
             raise ClientDisconnected
-        return lease
+        if not granted:
+            raise _busy()
+        return Lease(self)
+
+    def _take_free(self) -> bool:
+        """Take a free slot if there is one and nobody queues before us (call with the lock held)."""
+        if self._free and not self._waiters:
+            self._free -= 1
+            return True
+        return False
 
     def _abandon(self, loop: asyncio.AbstractEventLoop, waiter: asyncio.Future) -> None:
         """Stop waiting; a slot granted meanwhile goes back (on the waiter's loop, so no grant can race this)."""
@@ -93,10 +103,9 @@ class GenerationSlots:
     def lease_nowait(self) -> "Lease":
         """A slot now, from any thread, or 503 at once (no waiting)."""
         with self._lock:
-            if self._free and not self._waiters:
-                self._free -= 1
+            if self._take_free():
                 return Lease(self)
-        raise ServiceUnavailable("server busy: too many generation requests in progress, retry shortly", retry_after=1)
+        raise _busy()
 
     def _release(self) -> None:
         """Give a slot back: to the oldest waiter whose event loop still runs, else to the pool."""

@@ -99,8 +99,6 @@ PoemRequestDep = Annotated[PoemRequest, Depends(poem_request)]
 
 
 CHUNK = 100  # characters generated per worker-thread hop: ~30 ms in window mode, ~3 ms stateful
-
-
 STREAM_BATCH_S = 0.01  # a stream sends what it generated every 10 ms: one thread hop per batch, not per character
 
 
